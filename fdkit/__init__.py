@@ -1,0 +1,27 @@
+"""fdkit: vectorised, numba-jitted finite-difference and complex-step derivatives.
+
+Public functions: :func:`derivative`, :func:`gradient`, :func:`jacobian`, :func:`hessian`,
+:func:`check_gradient` and :func:`optimal_step`.  A numba ``@njit`` function is compiled
+into fdkit's kernels; a plain Python callable works too, slower.
+"""
+
+from ._result import DerivativeResult, GradientCheck
+from .api import check_gradient, derivative, gradient, hessian, jacobian
+from .stencils import METHODS, get_stencil
+from .steps import optimal_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "derivative",
+    "gradient",
+    "jacobian",
+    "hessian",
+    "check_gradient",
+    "optimal_step",
+    "get_stencil",
+    "METHODS",
+    "DerivativeResult",
+    "GradientCheck",
+    "__version__",
+]

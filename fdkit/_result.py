@@ -1,0 +1,71 @@
+"""Result objects returned with ``full_output=True`` and by ``check_gradient``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DerivativeResult:
+    """What a finite-difference call computed, and what it cost.
+
+    Attributes
+    ----------
+    value : float or ndarray
+        The derivative, gradient (x's shape), Jacobian (M, N) or Hessian (N, N).
+    h : float or ndarray
+        The nominal steps used, broadcast to x's shape (a float for a scalar x).
+    nfev : int
+        Evaluations of f actually made, counted where f is called (for an elementwise
+        derivative, one per point per stencil point).
+    method : str
+        The method used.
+    order : int
+        Accuracy order p of the stencil (truncation error O(h^p)).
+    n : int
+        Derivative order.
+    """
+
+    value: float | np.ndarray
+    h: float | np.ndarray
+    nfev: int
+    method: str
+    order: int
+    n: int = 1
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Comparison of an analytical gradient with a finite-difference one.
+
+    Attributes
+    ----------
+    rel_error : ndarray
+        ``|analytic - fd| / max(1, |fd|)`` per parameter, in x's shape.
+    max_error : float
+        The largest of them.
+    worst_index : tuple of int
+        Index (into x's shape) of the largest error.
+    ok : bool
+        ``max_error <= rtol``.
+    analytic, numeric : ndarray
+        The two gradients, in x's shape.
+    rtol : float
+        The tolerance used.
+    method : str
+        The finite-difference method used for the reference.
+    """
+
+    rel_error: np.ndarray
+    max_error: float
+    worst_index: tuple
+    ok: bool
+    analytic: np.ndarray
+    numeric: np.ndarray
+    rtol: float
+    method: str
+
+    def __bool__(self) -> bool:
+        return bool(self.ok)

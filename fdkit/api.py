@@ -1,0 +1,498 @@
+"""Public API: validate -> kernel -> reshape -> result.
+
+Order of work in every function: type checks (TypeError) -> value checks (ValueError) ->
+f checked (a jitted f by compiling it for the argument type, no evaluation spent; a plain f
+on the evaluations the stencil makes anyway) -> kernel -> reshape -> result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Literal
+
+import numpy as np
+from numba import types
+from numpy.typing import ArrayLike, NDArray
+
+from . import kernels as K
+from ._callable import (
+    check_jitted_return,
+    checked_array_f,
+    checked_scalar_f,
+    deriv_numpy,
+    is_jitted,
+    jitted_entry,
+)
+from ._result import DerivativeResult, GradientCheck
+from ._validate import as_real_array, check_callable, check_flag, check_h, raise_nonfinite_x, warn_tiny_h
+from .stencils import Stencil, get_stencil
+from .steps import step_factor
+
+__all__ = ["derivative", "gradient", "jacobian", "hessian", "check_gradient"]
+
+Method = Literal["forward", "backward", "central", "complex"]
+
+_STENCILS: dict = {}
+_DEFAULT_H: dict = {}
+_ARRAY_TYPES: dict = {}
+# stacklevel for warnings raised two frames below the public function (helper -> api -> user)
+_SL = 4
+
+
+def _stencil(method, order, n) -> Stencil:
+    try:
+        st = _STENCILS.get((method, order, n))
+    except TypeError:  # unhashable method/order: let get_stencil say what is wrong
+        st = None
+    if st is None:
+        st = get_stencil(method, order, n)
+        _STENCILS[(method, order, n)] = st
+        _DEFAULT_H[st] = np.array([step_factor(st.method, st.order, st.n)])
+    return st
+
+
+def _array_type(dtype, ndim: int):
+    key = (dtype, ndim)
+    t = _ARRAY_TYPES.get(key)
+    if t is None:
+        t = _ARRAY_TYPES[key] = types.Array(dtype, ndim, "C")
+    return t
+
+
+def _steps(h, st: Stencil, x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(h vector, relative?) for the kernels: the default steps are relative to max(1, |x|)."""
+    if h is None:
+        return _DEFAULT_H[st], True
+    hv = check_h(h, x.shape)
+    if st.method != "complex":
+        warn_tiny_h(hv, x.reshape(-1), stacklevel=_SL)
+    return hv, False
+
+
+def _h_used(hvec: np.ndarray, rel: bool, x: np.ndarray):
+    """The nominal steps, in x's shape (a float for a 0-d x)."""
+    if rel:
+        h = hvec[0] * np.maximum(1.0, np.abs(x))
+    else:
+        h = np.broadcast_to(hvec, (x.size,)).reshape(x.shape).copy() if hvec.size > 1 or x.ndim else np.array(hvec[0])
+    return float(h) if np.ndim(h) == 0 else h
+
+
+def _private_copy(x, what: str) -> np.ndarray:
+    """A C-contiguous float64 copy of x that the kernels may perturb; the caller's x is never touched."""
+    xa = as_real_array(x)
+    xw = np.array(xa, dtype=np.float64, order="C")
+    if K.count_nonfinite(xw):
+        raise_nonfinite_x(xa)
+    return xw
+
+
+def _warn_nonfinite(value: np.ndarray, what: str) -> None:
+    bad = K.count_nonfinite(value)
+    if bad:
+        warnings.warn(
+            f"{what}: f returned NaN or inf at or near x ({bad} of {value.size} entries of the result are "
+            "not finite); check f at x, or a smaller h if f is undefined nearby",
+            RuntimeWarning,
+            stacklevel=_SL,
+        )
+
+
+def derivative(
+    f: Callable,
+    x: ArrayLike,
+    *,
+    method: Method = "central",
+    h: float | ArrayLike | None = None,
+    order: int | None = None,
+    n: int = 1,
+    parallel: bool = False,
+    full_output: bool = False,
+) -> float | NDArray[np.float64] | DerivativeResult:
+    """Elementwise n-th derivative of a scalar function f: R -> R at every point of x.
+
+    Parameters
+    ----------
+    f : callable
+        A numba ``@njit`` function of one float (compiled into fdkit's kernel: fastest), or a
+        plain Python callable (vectorised over x in numpy if it accepts arrays, else looped).
+    x : float or array_like
+        Point(s); any shape.  Integers are promoted to float64.
+    method : {'central', 'forward', 'backward', 'complex'}, optional
+        Stencil family; 'complex' is the complex step (n = 1 only, f must accept complex input).
+    h : float or array_like, optional
+        Absolute step, a scalar or an array broadcastable to x.  Default
+        ``optimal_step(method, x, order=order, n=n)``.
+    order : int, optional
+        Accuracy order p: forward/backward 1 or 2 (default 1), central 2, 4 or 6 (default 2).
+    n : int, optional
+        Derivative order, 1 or 2.
+    parallel : bool, optional
+        Split the points over threads (jitted f only; a plain callable runs serially).
+    full_output : bool, optional
+        Return a :class:`~fdkit.DerivativeResult` (value, h, nfev, method, order, n).
+
+    Returns
+    -------
+    float or ndarray or DerivativeResult
+        The derivative in x's shape (a float for a scalar x).
+
+    Raises
+    ------
+    TypeError
+        f not callable, x not real, f returning a non-number, or f unable to take complex
+        input with method='complex'.
+    ValueError
+        Unknown method, unsupported order/n, h not positive and finite, x not finite.
+
+    Warns
+    -----
+    RuntimeWarning
+        A user-given h below ``eps * max(1, |x|)``; f returning NaN/inf at or near x.
+
+    See Also
+    --------
+    gradient, optimal_step
+
+    Notes
+    -----
+    The result is ``sum_k w_k f(x + o_k hh) / hh**n`` with exact Fornberg weights and
+    ``hh = (x + h) - x``, the step actually taken.  Truncation error is O(h^p); cost is one
+    evaluation per stencil point per element of x (2 for central p=2, 1 for complex).
+
+    References
+    ----------
+    B. Fornberg, Math. Comp. 51 (1988) 699-706; W. Squire and G. Trapp, SIAM Rev. 40 (1998)
+    110-112; W. H. Press et al., Numerical Recipes, 3rd ed., section 5.7.
+
+    Examples
+    --------
+    >>> import numpy as np, fdkit
+    >>> x = np.linspace(0.0, 1.0, 5)
+    >>> bool(np.allclose(fdkit.derivative(np.sin, x), np.cos(x), rtol=1e-9))
+    True
+    >>> round(fdkit.derivative(lambda w: w**2, 3.0, method="forward", h=0.001), 9)
+    6.001
+    """
+    check_callable(f, "derivative")
+    st = _stencil(method, order, n)
+    parallel = check_flag(parallel, "parallel")
+    full_output = check_flag(full_output, "full_output")
+    xa = as_real_array(x)
+    xf = np.ascontiguousarray(xa, dtype=np.float64)  # only read, never written
+    xflat = xf.reshape(-1)
+    if K.count_nonfinite(xflat):
+        raise_nonfinite_x(xa)
+    hvec, rel = _steps(h, st, xf)
+    cs = st.method == "complex"
+    if is_jitted(f):
+        check_jitted_return(f, types.complex128 if cs else types.float64, "scalar", "derivative", cs)
+        out = np.empty(xflat.size)
+        if cs:
+            kern = K.deriv_complex_par if parallel else K.deriv_complex
+            nfev = jitted_entry(kern, f)(xflat, hvec, rel, out)
+        else:
+            kern = K.deriv_stencil_par if parallel else K.deriv_stencil
+            nfev = jitted_entry(kern, f)(xflat, hvec, rel, st.offsets, st.weights, st.n, out)
+        value = out.reshape(xa.shape)
+    else:
+        hb = hvec[0] if hvec.size == 1 else hvec.reshape(xa.shape)
+        value, nfev = deriv_numpy(f, xf, hb, rel, st)
+    _warn_nonfinite(value, "derivative")
+    if xa.ndim == 0:
+        value = float(value)
+    if full_output:
+        return DerivativeResult(value, _h_used(hvec, rel, xf), int(nfev), st.method, st.order, st.n)
+    return value
+
+
+def _gradient_kernel(f, xw, hvec, rel, st: Stencil, parallel: bool, what: str):
+    """Run the gradient kernel for (jitted or plain) f on the private copy xw; (flat out, nfev)."""
+    out = np.empty(xw.size)
+    cs = st.method == "complex"
+    if is_jitted(f):
+        check_jitted_return(f, _array_type(types.complex128 if cs else types.float64, xw.ndim), "scalar", what, cs)
+        if cs:
+            nfev = jitted_entry(K.grad_complex_par if parallel else K.grad_complex, f)(xw, hvec, rel, out)
+        else:
+            kern = K.grad_stencil_par if parallel else K.grad_stencil
+            nfev = jitted_entry(kern, f)(xw, hvec, rel, st.offsets, st.weights, out)
+    else:
+        g = checked_scalar_f(f, what, cs)
+        if cs:
+            nfev = K.grad_complex.py_func(g, xw, hvec, rel, out)
+        else:
+            nfev = K.grad_stencil.py_func(g, xw, hvec, rel, st.offsets, st.weights, out)
+    return out, nfev
+
+
+def gradient(
+    f: Callable,
+    x: ArrayLike,
+    *,
+    method: Method = "central",
+    h: float | ArrayLike | None = None,
+    order: int | None = None,
+    parallel: bool = False,
+    full_output: bool = False,
+) -> float | NDArray[np.float64] | DerivativeResult:
+    """Gradient of a scalar function f: R^N -> R at x, in x's shape.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float`` where x has the shape of the x given here (a weight matrix W is
+        passed as a matrix).  A numba ``@njit`` function is compiled into fdkit's kernel; a
+        plain Python callable runs the same stencil in a Python loop.
+    x : array_like
+        Parameters, any shape (a weight matrix W gets a gradient of W's shape).  Never modified.
+    method : {'central', 'forward', 'backward', 'complex'}, optional
+        'forward' costs exactly 1+N evaluations of f (f(x) once), 'central' 2N, 'complex'
+        N evaluations at complex points (f must accept complex input).
+    h : float or array_like, optional
+        Absolute step, a scalar or broadcastable to x.  Default ``optimal_step(method, x)``.
+    order : int, optional
+        Accuracy order (forward/backward 1 or 2, central 2, 4 or 6); default as in
+        :func:`optimal_step`.  Higher orders cost more evaluations.
+    parallel : bool, optional
+        Split the parameters over threads (prange, one work copy of x per thread).  Pays off
+        for large N and a jitted f; a plain callable runs serially.
+    full_output : bool, optional
+        Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method.
+
+    Returns
+    -------
+    ndarray or float or DerivativeResult
+        The gradient, of x's shape.
+
+    Raises
+    ------
+    TypeError
+        f not callable, x not real, f not returning a scalar number, or f unable to take
+        complex input with method='complex'.
+    ValueError
+        Unknown method, unsupported order, h not positive and finite, x not finite.
+
+    Warns
+    -----
+    RuntimeWarning
+        A user-given h below ``eps * max(1, |x|)``; f returning NaN/inf at or near x.
+
+    See Also
+    --------
+    derivative, jacobian, check_gradient
+
+    Notes
+    -----
+    Each partial derivative perturbs one element of a private copy of x, evaluates f and
+    restores the saved value; the step actually taken ``(x_i + h_i) - x_i`` is the divisor.
+    The number of evaluations is counted where f is called (``full_output=True``).
+
+    Examples
+    --------
+    >>> import numpy as np, fdkit
+    >>> W = np.array([[1.0, -2.0], [0.5, 3.0]])
+    >>> g = fdkit.gradient(lambda w: np.sum(w**3), W)
+    >>> g.shape, bool(np.allclose(g, 3 * W**2, rtol=1e-8))
+    ((2, 2), True)
+    """
+    check_callable(f, "gradient")
+    st = _stencil(method, order, 1)
+    parallel = check_flag(parallel, "parallel")
+    full_output = check_flag(full_output, "full_output")
+    xw = _private_copy(x, "gradient")
+    hvec, rel = _steps(h, st, xw)
+    out, nfev = _gradient_kernel(f, xw, hvec, rel, st, parallel, "gradient")
+    _warn_nonfinite(out, "gradient")
+    value = out.reshape(xw.shape) if xw.ndim else float(out[0])
+    if full_output:
+        return DerivativeResult(value, _h_used(hvec, rel, xw), int(nfev), st.method, st.order, 1)
+    return value
+
+
+def jacobian(
+    f: Callable,
+    x: ArrayLike,
+    *,
+    method: Method = "central",
+    h: float | ArrayLike | None = None,
+    order: int | None = None,
+    full_output: bool = False,
+) -> NDArray[np.float64] | DerivativeResult:
+    """Jacobian of a vector function f: R^N -> R^M at x, of shape (M, N).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> array`` (any shape; M is its size), x of the shape given here.  A numba
+        ``@njit`` function is compiled into fdkit's kernel; a plain callable is looped.
+    x : array_like
+        Parameters, any shape; N = x.size (column j belongs to ``x.flat[j]``).
+    method : {'central', 'forward', 'backward', 'complex'}, optional
+        forward: 1+N evaluations, central 2N, complex N.
+    h : float or array_like, optional
+        Absolute step, scalar or broadcastable to x.  Default ``optimal_step(method, x)``.
+    order : int, optional
+        Accuracy order, as in :func:`gradient`.
+    full_output : bool, optional
+        Return a :class:`~fdkit.DerivativeResult`.
+
+    Returns
+    -------
+    ndarray of shape (M, N) or DerivativeResult
+
+    Raises
+    ------
+    TypeError
+        f not returning an array of real numbers, or unable to take complex input with 'complex'.
+    ValueError
+        Bad method/order/h/x, or f returning arrays of different sizes.
+
+    Examples
+    --------
+    >>> import numpy as np, fdkit
+    >>> J = fdkit.jacobian(lambda v: np.array([v[0] * v[1], np.sin(v[0])]), [1.0, 2.0])
+    >>> bool(np.allclose(J, [[2.0, 1.0], [np.cos(1.0), 0.0]], rtol=1e-9, atol=1e-10))
+    True
+    """
+    check_callable(f, "jacobian")
+    st = _stencil(method, order, 1)
+    full_output = check_flag(full_output, "full_output")
+    xw = _private_copy(x, "jacobian")
+    hvec, rel = _steps(h, st, xw)
+    cs = st.method == "complex"
+    if is_jitted(f):
+        check_jitted_return(f, _array_type(types.complex128 if cs else types.float64, xw.ndim), "array", "jacobian", cs)
+        if cs:
+            jac, nfev = jitted_entry(K.jac_complex, f)(xw, hvec, rel)
+        else:
+            jac, nfev = jitted_entry(K.jac_stencil, f)(xw, hvec, rel, st.offsets, st.weights)
+    else:
+        g = checked_array_f(f, "jacobian", cs)
+        if cs:
+            jac, nfev = K.jac_complex.py_func(g, xw, hvec, rel)
+        else:
+            jac, nfev = K.jac_stencil.py_func(g, xw, hvec, rel, st.offsets, st.weights)
+    _warn_nonfinite(jac, "jacobian")
+    if full_output:
+        return DerivativeResult(jac, _h_used(hvec, rel, xw), int(nfev), st.method, st.order, 1)
+    return jac
+
+
+def hessian(
+    f: Callable,
+    x: ArrayLike,
+    *,
+    h: float | ArrayLike | None = None,
+    full_output: bool = False,
+) -> NDArray[np.float64] | DerivativeResult:
+    """Hessian of a scalar function f: R^N -> R at x: a symmetric (N, N) matrix.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float``; numba ``@njit`` (compiled in) or a plain callable.
+    x : array_like
+        Parameters, any shape; N = x.size, rows and columns follow ``x.flat``.
+    h : float or array_like, optional
+        Absolute step, scalar or broadcastable to x.  Default
+        ``optimal_step('central', x, n=2)`` = eps^(1/4) * max(1, |x|).
+    full_output : bool, optional
+        Return a :class:`~fdkit.DerivativeResult`.
+
+    Returns
+    -------
+    ndarray of shape (N, N) or DerivativeResult
+        Exactly symmetric: ``H[i, j] == H[j, i]``.
+
+    Notes
+    -----
+    Central differences, O(h^2): the diagonal from ``f(x+h e_i) - 2 f(x) + f(x-h e_i)``, the
+    off-diagonal from the four-point formula ``f(++) - f(+-) - f(-+) + f(--)`` over
+    ``4 h_i h_j``, computed once per pair.  1 + 2N^2 evaluations of f.
+
+    Examples
+    --------
+    >>> import numpy as np, fdkit
+    >>> H = fdkit.hessian(lambda v: v[0] ** 2 * v[1] + np.exp(v[1]), [1.0, 0.5])
+    >>> bool(np.allclose(H, [[1.0, 2.0], [2.0, np.exp(0.5)]], rtol=1e-6))
+    True
+    """
+    check_callable(f, "hessian")
+    st = _stencil("central", 2, 2)
+    full_output = check_flag(full_output, "full_output")
+    xw = _private_copy(x, "hessian")
+    hvec, rel = _steps(h, st, xw)
+    out = np.empty((xw.size, xw.size))
+    if is_jitted(f):
+        check_jitted_return(f, _array_type(types.float64, xw.ndim), "scalar", "hessian")
+        nfev = jitted_entry(K.hess_central, f)(xw, hvec, rel, out)
+    else:
+        nfev = K.hess_central.py_func(checked_scalar_f(f, "hessian"), xw, hvec, rel, out)
+    _warn_nonfinite(out, "hessian")
+    if full_output:
+        return DerivativeResult(out, _h_used(hvec, rel, xw), int(nfev), "central", 2, 2)
+    return out
+
+
+def check_gradient(
+    f: Callable,
+    grad: Callable | ArrayLike,
+    x: ArrayLike,
+    *,
+    method: Method = "central",
+    rtol: float = 1e-6,
+) -> GradientCheck:
+    """Compare an analytical gradient (e.g. hand-written backprop) with a finite-difference one.
+
+    Parameters
+    ----------
+    f : callable
+        The scalar function, as for :func:`gradient`.
+    grad : callable or array_like
+        The analytical gradient: a function of x (called with a copy of x) or its value at x,
+        in x's shape (or flat, with x.size entries).
+    x : array_like
+        Where to compare; never modified.
+    method : str, optional
+        Finite-difference method for the reference ('central' by default; 'complex' is the
+        most accurate when f accepts complex input).
+    rtol : float, optional
+        Tolerance on the per-parameter error ``|g - fd| / max(1, |fd|)``.
+
+    Returns
+    -------
+    GradientCheck
+        ``rel_error`` (x's shape), ``max_error``, ``worst_index``, ``ok``, both gradients.
+
+    Examples
+    --------
+    >>> import numpy as np, fdkit
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: 2 * v, x).ok
+    True
+    >>> bad = fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: v, x)
+    >>> bad.ok, bad.worst_index
+    (False, (2,))
+    """
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating, np.integer)):
+        raise TypeError(f"rtol must be a positive float, got {type(rtol).__name__} {rtol!r}")
+    if not (rtol > 0 and np.isfinite(rtol)):
+        raise ValueError(f"rtol must be positive and finite, got rtol={rtol!r}")
+    xw = _private_copy(x, "check_gradient")
+    fd = np.asarray(gradient(f, xw, method=method), dtype=np.float64)
+    ga = grad(xw.copy()) if callable(grad) else grad
+    ga = as_real_array(ga, "grad").astype(np.float64)
+    if ga.shape != xw.shape:
+        if ga.size != xw.size:
+            raise ValueError(f"grad has shape {ga.shape}, but x has shape {xw.shape}; the gradient must have x's shape")
+        ga = ga.reshape(xw.shape)
+    rel = np.abs(ga - fd) / np.maximum(1.0, np.abs(fd))
+    if rel.size == 0:
+        worst, max_err = (), 0.0
+    else:
+        flat_i = int(np.nanargmax(rel)) if not np.isnan(rel).all() else 0
+        worst = tuple(int(i) for i in np.unravel_index(flat_i, rel.shape))
+        max_err = float(np.max(rel)) if not np.isnan(rel).any() else float("nan")
+    ok = bool(max_err <= rtol)
+    return GradientCheck(rel, max_err, worst, ok, ga, fd, float(rtol), method)
