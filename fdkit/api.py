@@ -87,7 +87,8 @@ def _private_copy(x, what: str) -> np.ndarray:
     return xw
 
 
-def _warn_nonfinite(value: np.ndarray, what: str) -> None:
+def _warn_nonfinite(value, what: str) -> None:
+    value = np.asarray(value)
     bad = K.count_nonfinite(value)
     if bad:
         warnings.warn(
@@ -179,7 +180,7 @@ def derivative(
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
     xa = as_real_array(x)
-    xf = np.ascontiguousarray(xa, dtype=np.float64)  # only read, never written
+    xf = np.asarray(xa, dtype=np.float64, order="C")  # only read, never written
     xflat = xf.reshape(-1)
     if K.count_nonfinite(xflat):
         raise_nonfinite_x(xa)

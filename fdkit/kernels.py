@@ -50,10 +50,9 @@ __all__ = [
 @jit_cached
 def count_nonfinite(x):
     """Number of NaN/inf entries of a float64 array (any shape)."""
-    flat = x.reshape(x.size)
     c = 0
-    for i in range(flat.size):
-        if not np.isfinite(flat[i]):
+    for v in x.flat:
+        if not np.isfinite(v):
             c += 1
     return c
 
