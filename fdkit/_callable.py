@@ -55,7 +55,7 @@ def _return_type(f, argtype, what: str, complex_step: bool):
     try:
         f.compile((argtype,))
         rt = f.overloads[(argtype,)].signature.return_type
-    except NumbaError as exc:
+    except (NumbaError, NotImplementedError) as exc:  # typing errors, and lowering gaps (complex >)
         first = str(exc).strip().splitlines()
         detail = next((ln for ln in first if "No implementation" in ln or "Cannot" in ln), first[0] if first else "")
         detail = detail.replace("\x1b[1m", "").replace("\x1b[0m", "").strip()
@@ -132,18 +132,26 @@ def _is_real_number(r) -> bool:
     return isinstance(r, (numbers.Real, np.bool_)) and not isinstance(r, (bool, np.bool_))
 
 
+def _call(f, xw, what: str, name: str, complex_step: bool):
+    """f(xw); with the complex step, f's failure to take complex input becomes a TypeError
+    that says why (including numpy's ComplexWarning when f casts the input to float)."""
+    if not complex_step:
+        return f(xw)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return f(xw)
+    except (TypeError, np.exceptions.ComplexWarning) as exc:
+        raise TypeError(f"{what}: {name} cannot take complex input; {_COMPLEX_HINT}. It raised: {exc}") from None
+
+
 def checked_scalar_f(f, what: str, complex_step: bool = False):
     """Wrap a plain f: R^N -> R so every value it returns is checked (a scalar real number,
     or complex for the complex step) and returned as float/complex."""
     name = _fname(f)
 
     def g(xw):
-        try:
-            r = f(xw)
-        except TypeError as exc:
-            if complex_step:
-                raise TypeError(f"{what}: {name} cannot take complex input; {_COMPLEX_HINT}. It raised: {exc}") from exc
-            raise
+        r = _call(f, xw, what, name, complex_step)
         if isinstance(r, np.ndarray):
             if r.ndim != 0:
                 extra = "; for a vector-valued f use jacobian" if what != "jacobian" else ""
@@ -168,12 +176,7 @@ def checked_array_f(f, what: str, complex_step: bool = False):
     name = _fname(f)
 
     def g(xw):
-        try:
-            r = f(xw)
-        except TypeError as exc:
-            if complex_step:
-                raise TypeError(f"{what}: {name} cannot take complex input; {_COMPLEX_HINT}. It raised: {exc}") from exc
-            raise
+        r = _call(f, xw, what, name, complex_step)
         r = np.asarray(r)
         if r.ndim == 0:
             raise TypeError(f"{what} needs f to return an array, but {name}(x) returned a scalar; for a scalar f use gradient")

@@ -74,9 +74,18 @@ def check_h(h, x_shape: tuple, name: str = "h") -> np.ndarray:
 
 
 def warn_tiny_h(hvec: np.ndarray, xflat: np.ndarray, stacklevel: int) -> None:
-    """RuntimeWarning when a step is below the float spacing near x (legal but all rounding)."""
+    """ValueError when a step vanishes next to x ((x + h) - x == 0); RuntimeWarning when it is
+    below eps * max(1, |x|) (legal, but the difference is then all rounding)."""
     import warnings
 
+    vanished = (xflat + hvec) - xflat == 0.0
+    if vanished.any():
+        i = int(np.argmax(vanished))
+        hv, xv = float(hvec[i if hvec.size > 1 else 0]), float(xflat[i])
+        raise ValueError(
+            f"h={hv:g} vanishes next to x={xv:g}: (x + h) - x == 0 in float64; use h=None for the "
+            "default step, a larger h, or method='complex'"
+        )
     small = hvec < EPS * np.maximum(1.0, np.abs(xflat))
     if small.any():
         i = int(np.argmax(small))

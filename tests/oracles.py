@@ -4,6 +4,7 @@ Nothing here is produced by fdkit: closed forms, published tables, scipy's Rosen
 derivatives and mpmath values computed at high precision when the tests run.
 """
 
+import math
 from fractions import Fraction as F
 
 import numba
@@ -89,8 +90,6 @@ def squire_trapp(x):
 
 @numba.njit
 def math_sin(x):
-    import math
-
     return math.sin(x)
 
 
