@@ -23,11 +23,12 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
-__all__ = ["is_jitted", "jitted_entry", "checked_scalar_f", "checked_array_f", "deriv_numpy"]
+__all__ = ["is_jitted", "jitted_entry", "kernel_copy", "run_jitted", "checked_scalar_f", "checked_array_f", "deriv_numpy"]
 
 _LOCK = threading.Lock()
 _ENTRIES: dict = {}
 _CHECKED: dict = {}
+_COPIES: dict = {}
 
 _COMPLEX_HINT = (
     "complex step needs f to accept complex input and stay analytic: use numpy or cmath "
@@ -48,13 +49,12 @@ def _fname(f) -> str:
 
 def _return_type(f, argtype, what: str, complex_step: bool):
     """Compile f for ``argtype`` (no evaluation) and return its numba return type."""
-    key = (f, argtype)
-    rt = _CHECKED.get(key)
-    if rt is not None:
-        return rt
+    cres = f.overloads.get((argtype,))
+    if cres is not None:
+        return cres.signature.return_type
     try:
         f.compile((argtype,))
-        rt = f.overloads[(argtype,)].signature.return_type
+        return f.overloads[(argtype,)].signature.return_type
     except (NumbaError, NotImplementedError) as exc:  # typing errors, and lowering gaps (complex >)
         first = str(exc).strip().splitlines()
         detail = next((ln for ln in first if "No implementation" in ln or "Cannot" in ln), first[0] if first else "")
@@ -64,8 +64,6 @@ def _return_type(f, argtype, what: str, complex_step: bool):
                 f"{what}: {_fname(f)} cannot take complex input ({argtype}); {_COMPLEX_HINT}. numba said: {detail}"
             ) from None
         raise TypeError(f"{what}: {_fname(f)} cannot be compiled for {argtype}: {detail}") from exc
-    _CHECKED[key] = rt
-    return rt
 
 
 def check_jitted_return(f, argtype, expect: str, what: str, complex_step: bool = False) -> None:
@@ -74,6 +72,9 @@ def check_jitted_return(f, argtype, expect: str, what: str, complex_step: bool =
     With ``complex_step`` the result must be complex: a real result for complex input means f
     dropped the imaginary part (``.real``, ``abs``), which would silently give a zero derivative.
     """
+    key = (f, argtype, expect, complex_step)
+    if key in _CHECKED:
+        return
     rt = _return_type(f, argtype, what, complex_step)
     if expect == "scalar":
         ok = isinstance(rt, (types.Float, types.Integer, types.Complex)) and not isinstance(rt, types.Boolean)
@@ -93,6 +94,36 @@ def check_jitted_return(f, argtype, expect: str, what: str, complex_step: bool =
         )
     if not complex_step and isinstance(dtype, types.Complex):
         raise TypeError(f"{what} needs a real-valued f, but {_fname(f)}({argtype}) returns {rt}")
+    _CHECKED[key] = True
+
+
+def kernel_copy(f):
+    """A private copy of the user's dispatcher, compiled only inside fdkit's kernels.
+
+    numba inlines a jitted f into a kernel only if f has not been compiled for a call from
+    Python before (measured with numba 0.68: a cheap f that the user had called once ran 4x
+    slower inside the kernel).  Users try their f before differentiating it, so the kernels
+    get their own copy, with f's options, that Python never calls.
+    """
+    c = _COPIES.get(f)
+    if c is None:
+        opts = {k: v for k, v in f.targetoptions.items() if k != "nopython"}  # njit implies it
+        c = _COPIES[f] = numba.njit(**opts)(f.py_func)
+    return c
+
+
+def run_jitted(kernel, f, args, argtype, expect: str, what: str, complex_step: bool = False):
+    """``kernel(copy of f, *args)`` through the cached entry; f's return type is checked on the
+    copy's compiled signature (no evaluation and no extra compilation spent), and a kernel
+    that fails to compile is explained by compiling the user's f alone."""
+    fk = kernel_copy(f)
+    try:
+        res = jitted_entry(kernel, fk)(*args)
+    except (NumbaError, NotImplementedError):
+        check_jitted_return(f, argtype, expect, what, complex_step)  # raises the clear TypeError
+        raise
+    check_jitted_return(fk, argtype, expect, what, complex_step)
+    return res
 
 
 _ENTRY_SRC = "def entry({a}):\n    return kernel(f, {a})\n"

@@ -15,14 +15,7 @@ from numba import types
 from numpy.typing import ArrayLike, NDArray
 
 from . import kernels as K
-from ._callable import (
-    check_jitted_return,
-    checked_array_f,
-    checked_scalar_f,
-    deriv_numpy,
-    is_jitted,
-    jitted_entry,
-)
+from ._callable import checked_array_f, checked_scalar_f, deriv_numpy, is_jitted, run_jitted
 from ._result import DerivativeResult, GradientCheck
 from ._validate import as_real_array, check_callable, check_flag, check_h, raise_nonfinite_x, warn_tiny_h
 from .stencils import Stencil, get_stencil
@@ -187,14 +180,15 @@ def derivative(
     hvec, rel = _steps(h, st, xf)
     cs = st.method == "complex"
     if is_jitted(f):
-        check_jitted_return(f, types.complex128 if cs else types.float64, "scalar", "derivative", cs)
         out = np.empty(xflat.size)
+        argtype = types.complex128 if cs else types.float64
         if cs:
             kern = K.deriv_complex_par if parallel else K.deriv_complex
-            nfev = jitted_entry(kern, f)(xflat, hvec, rel, out)
+            args = (xflat, hvec, rel, out)
         else:
             kern = K.deriv_stencil_par if parallel else K.deriv_stencil
-            nfev = jitted_entry(kern, f)(xflat, hvec, rel, st.offsets, st.weights, st.n, out)
+            args = (xflat, hvec, rel, st.offsets_t, st.weights_t, st.n, out)
+        nfev = run_jitted(kern, f, args, argtype, "scalar", "derivative", cs)
         value = out.reshape(xa.shape)
     else:
         hb = hvec[0] if hvec.size == 1 else hvec.reshape(xa.shape)
@@ -212,12 +206,13 @@ def _gradient_kernel(f, xw, hvec, rel, st: Stencil, parallel: bool, what: str):
     out = np.empty(xw.size)
     cs = st.method == "complex"
     if is_jitted(f):
-        check_jitted_return(f, _array_type(types.complex128 if cs else types.float64, xw.ndim), "scalar", what, cs)
+        argtype = _array_type(types.complex128 if cs else types.float64, xw.ndim)
         if cs:
-            nfev = jitted_entry(K.grad_complex_par if parallel else K.grad_complex, f)(xw, hvec, rel, out)
+            kern, args = (K.grad_complex_par if parallel else K.grad_complex), (xw, hvec, rel, out)
         else:
             kern = K.grad_stencil_par if parallel else K.grad_stencil
-            nfev = jitted_entry(kern, f)(xw, hvec, rel, st.offsets, st.weights, out)
+            args = (xw, hvec, rel, st.offsets, st.weights, out)
+        nfev = run_jitted(kern, f, args, argtype, "scalar", what, cs)
     else:
         g = checked_scalar_f(f, what, cs)
         if cs:
@@ -363,11 +358,12 @@ def jacobian(
     hvec, rel = _steps(h, st, xw)
     cs = st.method == "complex"
     if is_jitted(f):
-        check_jitted_return(f, _array_type(types.complex128 if cs else types.float64, xw.ndim), "array", "jacobian", cs)
+        argtype = _array_type(types.complex128 if cs else types.float64, xw.ndim)
         if cs:
-            jac, nfev = jitted_entry(K.jac_complex, f)(xw, hvec, rel)
+            kern, args = K.jac_complex, (xw, hvec, rel)
         else:
-            jac, nfev = jitted_entry(K.jac_stencil, f)(xw, hvec, rel, st.offsets, st.weights)
+            kern, args = K.jac_stencil, (xw, hvec, rel, st.offsets, st.weights)
+        jac, nfev = run_jitted(kern, f, args, argtype, "array", "jacobian", cs)
     else:
         g = checked_array_f(f, "jacobian", cs)
         if cs:
@@ -426,8 +422,8 @@ def hessian(
     hvec, rel = _steps(h, st, xw)
     out = np.empty((xw.size, xw.size))
     if is_jitted(f):
-        check_jitted_return(f, _array_type(types.float64, xw.ndim), "scalar", "hessian")
-        nfev = jitted_entry(K.hess_central, f)(xw, hvec, rel, out)
+        argtype = _array_type(types.float64, xw.ndim)
+        nfev = run_jitted(K.hess_central, f, (xw, hvec, rel, out), argtype, "scalar", "hessian")
     else:
         nfev = K.hess_central.py_func(checked_scalar_f(f, "hessian"), xw, hvec, rel, out)
     _warn_nonfinite(out, "hessian")

@@ -97,6 +97,8 @@ class Stencil:
         Method name, accuracy order p (truncation error O(h^p)) and derivative order.
     offsets, weights : ndarray of float64
         Points with a non-zero weight, in units of h (exact small integers) and their weights.
+    offsets_t, weights_t : tuple of float
+        The same as tuples (a fixed length numba can unroll).
     exact_weights : tuple of Fraction
         The same weights as exact fractions.
     error_coefficient : Fraction
@@ -108,6 +110,8 @@ class Stencil:
     n: int
     offsets: np.ndarray
     weights: np.ndarray
+    offsets_t: tuple
+    weights_t: tuple
     exact_offsets: tuple
     exact_weights: tuple
     error_coefficient: Fraction
@@ -157,7 +161,7 @@ def _build(method: str, order: int, n: int) -> Stencil:
     if method == "complex":
         # f'(x) ~ Im f(x + i h) / h ; error -h^2 f'''(x) / 6
         one = (Fraction(1),)
-        return Stencil(method, order, n, np.array([1.0]), np.array([1.0]), one, one, Fraction(-1, 6))
+        return Stencil(method, order, n, np.array([1.0]), np.array([1.0]), (1.0,), (1.0,), one, one, Fraction(-1, 6))
     grid = _grid(method, order, n)
     w = fornberg_weights(grid, n)
     pts = [(o, wk) for o, wk in zip(grid, w) if wk != 0]
@@ -175,6 +179,8 @@ def _build(method: str, order: int, n: int) -> Stencil:
         n,
         np.array([float(o) for o in offs]),
         np.array([float(wk) for wk in wts]),
+        tuple(float(o) for o in offs),
+        tuple(float(wk) for wk in wts),
         offs,
         wts,
         coeff,

@@ -1,0 +1,104 @@
+"""Elementwise derivatives over 10^6 points, and the Python-layer cost of small calls."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fdkit
+
+from _functions import bump, bump_np, bump_prime, rosen, runge, runge_np, runge_prime, start
+
+M = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def points():
+    return np.linspace(-5.0, 5.0, M)
+
+
+# two kinds of f: one whose cost is transcendental functions (where numpy's SIMD sin/exp
+# compete with numba's scalar libm calls), one of plain arithmetic (where numpy's temporaries
+# dominate); the speed-up of a fused loop depends on which kind f is.
+FUNCS = {
+    "bump": (bump, bump_np, bump_prime),  # sin(x) exp(-x^2/10)
+    "runge": (runge, runge_np, runge_prime),  # x / (1 + x^2)
+}
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("fname", list(FUNCS))
+def test_fdkit_central_1e6(benchmark, points, fname, parallel):
+    f, _, fprime = FUNCS[fname]
+    benchmark.group = f"derivative-central-1e6-{fname}"
+    benchmark.extra_info.update(points=M, method="central", parallel=parallel, nfev=2 * M)
+    fdkit.derivative(f, points[:10], parallel=parallel)  # compile
+    d = benchmark(fdkit.derivative, f, points, parallel=parallel)
+    np.testing.assert_allclose(d, fprime(points), atol=1e-9)
+
+
+@pytest.mark.parametrize("fname", list(FUNCS))
+def test_numpy_central_expression_1e6(benchmark, points, fname):
+    _, f_np, fprime = FUNCS[fname]
+    benchmark.group = f"derivative-central-1e6-{fname}"
+    h = fdkit.optimal_step("central", points)  # the same steps fdkit takes by default
+    benchmark.extra_info.update(points=M, method="numpy (f(x+h)-f(x-h))/(2h)", nfev=2 * M)
+    d = benchmark(lambda: (f_np(points + h) - f_np(points - h)) / (2 * h))
+    np.testing.assert_allclose(d, fprime(points), atol=1e-9)
+
+
+@pytest.mark.parametrize("fname", list(FUNCS))
+def test_scipy_differentiate_1e6(benchmark, points, fname):
+    differentiate = pytest.importorskip("scipy.differentiate")
+    _, f_np, fprime = FUNCS[fname]
+    benchmark.group = f"derivative-central-1e6-{fname}"
+    res = benchmark.pedantic(differentiate.derivative, args=(f_np, points), rounds=3, iterations=1)
+    benchmark.extra_info.update(points=M, method="scipy.differentiate.derivative", nfev=int(res.nfev.sum()))
+    np.testing.assert_allclose(res.df, fprime(points), atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["forward", "central", "complex"])
+def test_api_overhead_n10(benchmark, method):
+    benchmark.group = "gradient-api-n10"
+    x = start(10)
+    fdkit.gradient(rosen, x, method=method)
+    fdkit.gradient(rosen, x, method=method)  # the second call builds the cached entry point
+    benchmark.extra_info.update(n=10, method=method)
+    benchmark(fdkit.gradient, rosen, x, method=method)
+
+
+FIRST_CALL = textwrap.dedent(
+    """
+    import time, numba, numpy as np
+    import fdkit
+    @numba.njit
+    def f(x):
+        s = 0.0
+        for i in range(x.size - 1):
+            s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+        return s
+    x = np.linspace(-1.0, 1.0, 10)
+    t = time.perf_counter()
+    fdkit.gradient(f, x, method="METHOD")
+    print(time.perf_counter() - t)
+    """
+)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "complex"])
+def test_first_call_fresh_process(benchmark, method):
+    """Seconds from the first gradient call with a new jitted f to its answer, in a fresh
+    process with numba and fdkit imported (compilation of f and the kernel included)."""
+    benchmark.group = "first-call"
+    code = FIRST_CALL.replace("METHOD", method)
+
+    seen = []
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        seen.append(float(out.stdout.strip().splitlines()[-1]))
+
+    benchmark.pedantic(run, rounds=3, iterations=1)  # the timing includes interpreter start-up
+    benchmark.extra_info.update(method=method, first_call_seconds=seen)

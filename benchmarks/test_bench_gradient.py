@@ -1,0 +1,61 @@
+"""Gradient cost on the N-dimensional Rosenbrock function, against the evaluation floor.
+
+Run: pytest benchmarks --benchmark-only --benchmark-json=reports/bench.json
+Groups compare, at one N, fdkit's methods with the floor (N+1 jitted evaluations of f in a
+jitted loop) and with scipy.optimize.approx_fprime on a numpy Rosenbrock (optional peer).
+"""
+
+import numpy as np
+import pytest
+
+import fdkit
+
+from _functions import rosen, rosen_floor, rosen_np, start
+
+SIZES = [10, 100, 1000, 10000]
+NFEV = {"forward": lambda n: n + 1, "central": lambda n: 2 * n, "complex": lambda n: n}
+
+
+def _rosen_der(x):
+    # closed form of scipy.optimize.rosen_der, written out so the suite does not need scipy
+    g = np.zeros_like(x)
+    xm, xp = x[:-1], x[1:]
+    g[:-1] += -400 * xm * (xp - xm**2) - 2 * (1 - xm)
+    g[1:] += 200 * (xp - xm**2)
+    return g
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_floor(benchmark, n):
+    benchmark.group = f"rosen-gradient-n{n}"
+    benchmark.extra_info.update(n=n, method="floor", nfev=n + 1)
+    x = start(n)
+    rosen_floor(x, 1e-8)  # compile
+    benchmark(rosen_floor, x, 1e-8)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("method", ["forward", "central", "complex"])
+@pytest.mark.parametrize("n", SIZES)
+def test_fdkit_gradient(benchmark, n, method, parallel):
+    if parallel and n < 1000:
+        pytest.skip("parallel pays only for large N")
+    benchmark.group = f"rosen-gradient-n{n}"
+    x = start(n)
+    r = fdkit.gradient(rosen, x, method=method, parallel=parallel, full_output=True)  # compile
+    benchmark.extra_info.update(n=n, method=method, parallel=parallel, nfev=r.nfev)
+    assert r.nfev == NFEV[method](n)
+    g = benchmark(fdkit.gradient, rosen, x, method=method, parallel=parallel)
+    exact = _rosen_der(x)
+    tol = {"forward": 1e-4, "central": 1e-7, "complex": 1e-12}[method]
+    np.testing.assert_allclose(g, exact, rtol=tol, atol=tol * np.abs(exact).max() * max(1, n / 100))
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000, 10000])
+def test_scipy_approx_fprime(benchmark, n):
+    optimize = pytest.importorskip("scipy.optimize")
+    benchmark.group = f"rosen-gradient-n{n}"
+    benchmark.extra_info.update(n=n, method="scipy.approx_fprime", nfev=n + 1)
+    x = start(n)
+    g = benchmark.pedantic(optimize.approx_fprime, args=(x, rosen_np), rounds=3 if n >= 10000 else 10, iterations=1)
+    np.testing.assert_allclose(g, _rosen_der(x), rtol=1e-3, atol=1e-2 * max(1, n / 100))
