@@ -468,7 +468,7 @@ def check_gradient(
     >>> x = np.array([1.0, 2.0, 3.0])
     >>> fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: 2 * v, x).ok
     True
-    >>> bad = fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: v, x)
+    >>> bad = fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: 2 * v * [1, 1, 1.01], x)
     >>> bad.ok, bad.worst_index
     (False, (2,))
     """
