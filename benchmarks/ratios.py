@@ -1,0 +1,82 @@
+"""Print the within-run ratios of a pytest-benchmark JSON file written by this suite.
+
+    python benchmarks/ratios.py reports/bench.json [--strip-samples]
+
+``--strip-samples`` first rewrites the file without the raw timings that ``--benchmark-json``
+always stores (tens of MB for the microsecond benchmarks); the statistics stay.
+
+Ratios use the minimum time of each benchmark (the least disturbed sample on a noisy machine)
+and, in brackets, the median.
+"""
+
+import json
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    with open(path) as fh:
+        data = json.load(fh)
+    by_group = defaultdict(dict)
+    for b in data["benchmarks"]:
+        name = b["name"].split("[", 1)[-1].rstrip("]") if "[" in b["name"] else b["name"]
+        key = b["name"].split("[")[0].replace("test_", "") + ":" + name
+        by_group[b["group"]][key] = b
+    return by_group
+
+
+def ratio(a, b):
+    return f"{a['stats']['min'] / b['stats']['min']:.2f} ({a['stats']['median'] / b['stats']['median']:.2f})"
+
+
+def main(path):
+    groups = load(path)
+    for n in (10, 100, 1000, 10000):
+        g = groups.get(f"rosen-gradient-n{n}", {})
+        floor = g.get(f"floor:{n}")
+        if not floor:
+            continue
+        print(f"Rosenbrock N={n}: floor {floor['stats']['min'] * 1e6:.1f} us")
+        for method in ("forward", "central", "complex"):
+            ser = g.get(f"fdkit_gradient:{n}-{method}-serial")
+            par = g.get(f"fdkit_gradient:{n}-{method}-parallel")
+            line = f"  {method:8s} / floor = {ratio(ser, floor)}"
+            if par:
+                line += f";  parallel / serial = {ratio(par, ser)}"
+            print(line)
+        peer = g.get(f"scipy_approx_fprime:{n}")
+        fwd = g.get(f"fdkit_gradient:{n}-forward-serial")
+        if peer and fwd:
+            print(f"  scipy approx_fprime / fdkit forward = {ratio(peer, fwd)}")
+    for fname in ("bump", "runge"):
+        g = groups.get(f"derivative-central-1e6-{fname}", {})
+        ser, par = g.get(f"fdkit_central_1e6:{fname}-serial"), g.get(f"fdkit_central_1e6:{fname}-parallel")
+        npx, sp = g.get(f"numpy_central_expression_1e6:{fname}"), g.get(f"scipy_differentiate_1e6:{fname}")
+        if ser and npx:
+            print(f"10^6 points, {fname}: fdkit serial {ser['stats']['min'] * 1e3:.2f} ms")
+            print(f"  numpy expression / fdkit serial = {ratio(npx, ser)};  / fdkit parallel = {ratio(npx, par)}")
+            if sp:
+                print(f"  scipy.differentiate / fdkit serial = {ratio(sp, ser)}")
+    api = groups.get("gradient-api-n10", {})
+    for k, b in sorted(api.items()):
+        print(f"N=10 gradient via the API, {b['extra_info']['method']}: {b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")
+    for k, b in sorted(groups.get("first-call", {}).items()):
+        secs = b["extra_info"].get("first_call_seconds", [])
+        print(f"first call, fresh process, {b['extra_info']['method']}: " + ", ".join(f"{s:.2f}" for s in secs) + " s")
+
+
+def strip_samples(path):
+    with open(path) as fh:
+        data = json.load(fh)
+    for b in data["benchmarks"]:
+        b["stats"].pop("data", None)
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1)
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--strip-samples"]
+    path = args[0] if args else "reports/bench.json"
+    if "--strip-samples" in sys.argv[1:]:
+        strip_samples(path)
+    main(path)
