@@ -28,7 +28,7 @@ Method = Literal["forward", "backward", "central", "complex"]
 _STENCILS: dict = {}
 _DEFAULT_H: dict = {}
 _ARRAY_TYPES: dict = {}
-# stacklevel for warnings raised two frames below the public function (helper -> api -> user)
+# stacklevel for warnings raised two frames below the public function (helper -> _steps -> api -> user)
 _SL = 4
 
 
@@ -88,7 +88,7 @@ def _warn_nonfinite(value, what: str) -> None:
             f"{what}: f returned NaN or inf at or near x ({bad} of {value.size} entries of the result are "
             "not finite); check f at x, or a smaller h if f is undefined nearby",
             RuntimeWarning,
-            stacklevel=_SL,
+            stacklevel=3,  # _warn_nonfinite -> public function -> the caller
         )
 
 
