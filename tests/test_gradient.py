@@ -196,3 +196,27 @@ def test_check_gradient_with_matrix_and_array_grad():
     wrong[1, 2] *= 1.01
     res = fdkit.check_gradient(sum_cubes, wrong, W)
     assert res.worst_index == (1, 2) and not res.ok
+
+
+# ------------------------------------------------------------------ the compiled-f machinery
+
+
+def test_user_f_called_from_python_first_still_gives_exact_answers():
+    # fdkit compiles a private copy of a jitted f into its kernels (numba does not inline a
+    # dispatcher already compiled for Python callers); the answers must not depend on that
+    import numba
+
+    from fdkit._callable import kernel_copy
+
+    @numba.njit
+    def quad(v):
+        return np.sum(v * v * v) + v[0] * v[-1]
+
+    x = np.array([0.5, -1.0, 2.0])
+    quad(x)  # the user tries f first
+    exact = 3 * x**2 + np.array([x[-1], 0.0, x[0]])
+    first = fdkit.gradient(quad, x, method="complex")  # direct kernel call
+    second = fdkit.gradient(quad, x, method="complex")  # through the cached entry point
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, exact, rtol=1e-15)
+    assert kernel_copy(quad) is kernel_copy(quad) and kernel_copy(quad) is not quad
