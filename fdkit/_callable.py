@@ -163,7 +163,7 @@ def jitted_entry(kernel, f):
 
 
 def _is_real_number(r) -> bool:
-    return isinstance(r, (numbers.Real, np.bool_)) and not isinstance(r, (bool, np.bool_))
+    return isinstance(r, numbers.Real) and not isinstance(r, (bool, np.bool_))
 
 
 def _call(f, xw, what: str, name: str, complex_step: bool):
