@@ -1,0 +1,367 @@
+"""The 1+N harness: what a finite-difference gradient costs against an analytical one.
+
+For each problem of :mod:`fdkit.problems` and each size N, :func:`run_harness` times one
+evaluation of f (``t_f``), the analytical gradient and every finite-difference method
+(serial and ``parallel=True``), plus the scipy peers when scipy is installed, and returns
+plain records (dicts, JSON-ready; no plotting here):
+
+``problem, n, method, parallel, kind, seconds, seconds_min, repeats, nfev, cost_in_f,
+ratio_to_analytical, max_rel_error, t_f``
+
+- ``seconds`` is the median over ``repeats`` samples of the time per call, after a warm-up
+  that compiles everything on a small instance (compilation is never timed). A sample is at
+  least ``min_time`` long (fast calls are looped) and a cell stops early once it has used
+  ``budget`` seconds, with at least one sample.
+- ``t_f`` and the analytical gradient are timed in a jitted loop that calls them ``k``
+  times, so they measure the forward and backward passes, not Python's call overhead.
+  fdkit's gradients and the peers are timed as a user calls them, from Python.
+- ``method="f_np"`` (with the peers) is one call of the numpy twin of f from Python: the
+  peers evaluate that f, so their times follow its speed, not fdkit's.
+- ``cost_in_f = seconds / t_f``: the cost in forward passes of the jitted f. ``ratio_to_analytical =
+  seconds / seconds(analytic)`` at the same N.
+- ``nfev`` is counted: fdkit returns it; the peers' f is wrapped in a counter for one
+  untimed call.
+- ``max_rel_error = max|g - g_analytic| / max|g_analytic|``.
+
+:func:`fit_slopes` fits ``log(cost_in_f)`` against ``log N`` per method (about 1 for finite
+differences, about 0 for the analytical gradient) and extrapolates, as an extrapolation, to
+N = 10^6 with ``t_f`` extrapolated from its own fit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+import numba
+import numpy as np
+
+from . import api
+from .problems import PROBLEMS, Problem, get_problem
+
+FD_METHODS = ("forward", "central", "complex")
+PEER_METHODS = ("scipy.approx_fprime", "scipy.2-point", "scipy.3-point", "scipy.cs")
+METHODS = ("analytic", *FD_METHODS, *PEER_METHODS)
+DEFAULT_SIZES = (10, 100, 1000, 10000)
+QUICK_SIZES = (10, 100, 1000)
+EXTRAPOLATE_N = 10**6
+COLUMNS = (
+    "problem", "n", "method", "parallel", "kind", "seconds", "seconds_min", "repeats", "nfev",
+    "cost_in_f", "ratio_to_analytical", "max_rel_error", "t_f",
+)
+
+
+# --- jitted timing loops: f and grad are inlined; x[0] is rewritten with a value that depends
+# on the result (x0 + 0*s, equal to x0), so no evaluation can be hoisted out of the loop
+@numba.njit
+def repeat_f(f, x, k):
+    """Call ``f(x)`` k times in compiled code; returns the sum of the values."""
+    x0 = x[0]
+    s = 0.0
+    for _ in range(k):
+        s += f(x)
+        x[0] = x0 + 0.0 * s
+    x[0] = x0
+    return s
+
+
+@numba.njit
+def repeat_grad(grad, x, k):
+    """Call ``grad(x)`` k times in compiled code; returns the sum of the first components."""
+    x0 = x[0]
+    s = 0.0
+    for _ in range(k):
+        g = grad(x)
+        s += g[0]
+        x[0] = x0 + 0.0 * s
+    x[0] = x0
+    return s
+
+
+def machine_info() -> dict:
+    """CPU, cores, numba threading, library versions and the date (UTC)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        layer = numba.threading_layer()  # only known once a parallel kernel has run
+    except ValueError:
+        layer = f"not yet chosen (config: {numba.config.THREADING_LAYER})"
+    import matplotlib
+
+    from . import __version__
+
+    info = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "fdkit": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": layer,
+    }
+    try:
+        import scipy
+
+        info["scipy"] = scipy.__version__
+    except ImportError:
+        info["scipy"] = None
+    return info
+
+
+def _time(run: Callable[[int], object], repeat: int, min_time: float, budget: float) -> tuple[float, float, int]:
+    """Median and minimum seconds per call of ``run(k)`` (k calls), and the samples taken."""
+    t0 = time.perf_counter()
+    run(1)
+    first = time.perf_counter() - t0
+    samples = []
+    if first >= min_time:
+        number = 1
+        samples.append(first)
+    else:
+        number = min(10**7, max(1, math.ceil(min_time / max(first, 1e-9))))
+    start = time.perf_counter()
+    while len(samples) < repeat and (not samples or time.perf_counter() - start < budget):
+        t0 = time.perf_counter()
+        run(number)
+        samples.append((time.perf_counter() - t0) / number)
+    return statistics.median(samples), min(samples), len(samples)
+
+
+def _loop(fn: Callable[[], object]) -> Callable[[int], None]:
+    def run(k: int) -> None:
+        for _ in range(k):
+            fn()
+
+    return run
+
+
+def _peer(method: str, f_np: Callable, x: np.ndarray) -> Callable[[], np.ndarray]:
+    from scipy.optimize import approx_fprime
+    from scipy.optimize._numdiff import approx_derivative  # scipy's engine behind approx_fprime, not exported
+
+    if method == "scipy.approx_fprime":
+        return lambda: approx_fprime(x, f_np)
+    scheme = method.split(".", 1)[1]
+    return lambda: approx_derivative(f_np, x, method=scheme)
+
+
+def _counted(f: Callable) -> tuple[Callable, list]:
+    count = [0]
+
+    def g(x):
+        count[0] += 1
+        return f(x)
+
+    return g, count
+
+
+def check_sizes(sizes: Iterable) -> tuple[int, ...]:
+    """Sizes as positive ints >= 2, or ValueError naming the bad one."""
+    out = []
+    for s in sizes:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 2:
+            raise ValueError(f"sizes must be integers >= 2 (parameters N), got {s!r}")
+        out.append(int(s))
+    if not out:
+        raise ValueError("sizes must name at least one N")
+    return tuple(out)
+
+
+def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
+    methods = tuple(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    return methods
+
+
+def have_scipy() -> bool:
+    try:
+        import scipy.optimize  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_harness(
+    problems: Iterable[str] = ("mlp",),
+    sizes: Iterable[int] = DEFAULT_SIZES,
+    methods: Iterable[str] = METHODS,
+    *,
+    parallel: Iterable[bool] = (False, True),
+    repeat: int = 5,
+    min_time: float = 0.02,
+    budget: float = 5.0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[dict]:
+    """Time every (problem, N, method, parallel) and return one record per cell.
+
+    Parameters
+    ----------
+    problems : iterable of str
+        Names from :data:`fdkit.problems.PROBLEMS`.
+    sizes : iterable of int
+        Requested parameter counts N (``mlp`` rounds each to a whole hidden layer).
+    methods : iterable of str
+        From :data:`METHODS`. ``analytic`` is always timed (the ratios need it), and so is f.
+        The ``scipy.*`` peers are skipped when scipy is not installed.
+    parallel : iterable of bool
+        Which of fdkit's variants to time (``parallel=False`` and/or ``True``).
+    repeat : int
+        Samples per cell; the median is reported.
+    min_time, budget : float
+        Seconds: the shortest sample (fast calls are looped) and the most a cell may use
+        before it stops sampling (it always keeps at least one sample).
+    progress : callable, optional
+        ``progress(done, total, label)`` after every cell.
+
+    Returns
+    -------
+    list of dict
+        Records with the keys in :data:`COLUMNS`.
+    """
+    probs = [get_problem(p) for p in problems]
+    sizes = check_sizes(sizes)
+    methods = check_methods(methods)
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
+    parallel = tuple(bool(p) for p in parallel)
+    fd = [m for m in methods if m in FD_METHODS]
+    peers = [m for m in methods if m in PEER_METHODS] if have_scipy() else []
+    per_size = 2 + len(fd) * len(parallel) + len(peers)  # f, analytic, fdkit, peers (f_np uncounted)
+    total = len(probs) * len(sizes) * per_size
+    done = 0
+    records: list[dict] = []
+    for prob in probs:
+        _warm_up(prob, fd, parallel)
+        for n in sizes:
+            x = prob.x0(n)
+            N = x.size
+            exact = prob.grad(x)
+            scale = float(np.max(np.abs(exact))) or 1.0
+            base = dict(problem=prob.name, n=N)
+
+            xc = x.copy()
+            # t_f divides every cost: sample it longer and more often than the other cells
+            t_f, t_f_min, reps = _time(lambda k: repeat_f(prob.f, xc, k), 3 * repeat, 5 * min_time, budget)
+            records.append(dict(base, method="f", parallel=False, kind="f", seconds=t_f, seconds_min=t_f_min,
+                                repeats=reps, nfev=1, cost_in_f=1.0, ratio_to_analytical=None,
+                                max_rel_error=None, t_f=t_f))
+            done += 1
+            if progress:
+                progress(done, total, f"{prob.name} N={N} f")
+
+            t_a, t_a_min, reps = _time(lambda k: repeat_grad(prob.grad, xc, k), repeat, min_time, budget)
+            records.append(dict(base, method="analytic", parallel=False, kind="analytic", seconds=t_a,
+                                seconds_min=t_a_min, repeats=reps, nfev=None, cost_in_f=t_a / t_f,
+                                ratio_to_analytical=1.0, max_rel_error=0.0, t_f=t_f))
+            done += 1
+            if progress:
+                progress(done, total, f"{prob.name} N={N} analytic")
+
+            for method in fd:
+                for par in parallel:
+                    r = api.gradient(prob.f, x, method=method, parallel=par, full_output=True)
+                    med, mn, reps = _time(
+                        _loop(lambda: api.gradient(prob.f, x, method=method, parallel=par)),
+                        repeat, min_time, budget,
+                    )
+                    records.append(dict(base, method=method, parallel=par, kind="fdkit", seconds=med,
+                                        seconds_min=mn, repeats=reps, nfev=r.nfev, cost_in_f=med / t_f,
+                                        ratio_to_analytical=med / t_a,
+                                        max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f))
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{prob.name} N={N} {method}{' parallel' if par else ''}")
+
+            if peers:  # the peers' own f, called from Python: their ratios depend on it
+                med, mn, reps = _time(_loop(lambda: prob.f_np(x)), repeat, min_time, budget)
+                records.append(dict(base, method="f_np", parallel=False, kind="f", seconds=med, seconds_min=mn,
+                                    repeats=reps, nfev=1, cost_in_f=med / t_f, ratio_to_analytical=None,
+                                    max_rel_error=None, t_f=t_f))
+            for method in peers:
+                counted, count = _counted(prob.f_np)
+                g = np.asarray(_peer(method, counted, x)(), dtype=float).reshape(N)
+                med, mn, reps = _time(_loop(_peer(method, prob.f_np, x)), repeat, min_time, budget)
+                records.append(dict(base, method=method, parallel=False, kind="peer", seconds=med,
+                                    seconds_min=mn, repeats=reps, nfev=count[0], cost_in_f=med / t_f,
+                                    ratio_to_analytical=med / t_a,
+                                    max_rel_error=float(np.max(np.abs(g - exact))) / scale, t_f=t_f))
+                done += 1
+                if progress:
+                    progress(done, total, f"{prob.name} N={N} {method}")
+    return records
+
+
+def _warm_up(prob: Problem, fd: list[str], parallel: tuple[bool, ...]) -> None:
+    """Compile f, grad, the timing loops and every kernel on a small instance."""
+    x = prob.x0(8)
+    repeat_f(prob.f, x.copy(), 1)
+    repeat_grad(prob.grad, x.copy(), 1)
+    for method in fd:
+        for par in parallel:
+            api.gradient(prob.f, x, method=method, parallel=par)
+
+
+def _fit(ns: list[float], ys: list[float]) -> tuple[float, float]:
+    slope, intercept = np.polyfit(np.log(ns), np.log(ys), 1)
+    return float(slope), float(intercept)
+
+
+def fit_slopes(records: list[dict], *, min_n: int = 100, extrapolate_n: int = EXTRAPOLATE_N) -> list[dict]:
+    """Slope of log(cost_in_f) against log N per (problem, method, parallel), and the
+    extrapolation to ``extrapolate_n``.
+
+    The fit uses the sizes N >= ``min_n`` when there are at least two of them, else all
+    sizes (at small N a call's fixed overhead hides the 1+N growth). ``t_f`` at
+    ``extrapolate_n`` comes from the same kind of fit of ``t_f`` against N.
+    """
+    out = []
+    keys = sorted({(r["problem"], r["method"], r["parallel"]) for r in records if r["kind"] != "f"},
+                  key=lambda k: (k[0], METHODS.index(k[1]) if k[1] in METHODS else 99, k[2]))
+    for problem, method, par in keys:
+        rows = sorted((r for r in records if (r["problem"], r["method"], r["parallel"]) == (problem, method, par)),
+                      key=lambda r: r["n"])
+        rows = [r for r in rows if r["cost_in_f"] and r["cost_in_f"] > 0]
+        big = [r for r in rows if r["n"] >= min_n]
+        use = big if len(big) >= 2 else rows
+        if len(use) < 2:
+            continue
+        slope, intercept = _fit([r["n"] for r in use], [r["cost_in_f"] for r in use])
+        tf_slope, tf_icpt = _fit([r["n"] for r in use], [r["t_f"] for r in use])
+        cost = math.exp(intercept) * extrapolate_n**slope
+        t_f = math.exp(tf_icpt) * extrapolate_n**tf_slope
+        out.append(
+            dict(problem=problem, method=method, parallel=par, slope=slope, intercept=intercept,
+                 fit_sizes=[r["n"] for r in use], extrapolated_n=extrapolate_n,
+                 extrapolated_cost_in_f=cost, extrapolated_t_f=t_f, extrapolated_seconds=cost * t_f,
+                 note="extrapolation from the fitted line, not a measurement")
+        )
+    return out
+
+
+def summary(records: list[dict]) -> dict:
+    """The harness's run as one JSON-ready dict: records, fits and the machine."""
+    return {"columns": list(COLUMNS), "records": records, "fits": fit_slopes(records), "machine": machine_info()}
+
+
+__all__ = [
+    "run_harness", "fit_slopes", "summary", "machine_info", "repeat_f", "repeat_grad",
+    "METHODS", "FD_METHODS", "PEER_METHODS", "DEFAULT_SIZES", "QUICK_SIZES", "COLUMNS", "PROBLEMS",
+]
