@@ -324,12 +324,12 @@ def _fit(ns: list[float], ys: list[float]) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def fit_slopes(records: list[dict], *, min_n: int = 100, extrapolate_n: int = EXTRAPOLATE_N) -> list[dict]:
+def fit_slopes(records: list[dict], *, min_n: int = 1000, extrapolate_n: int = EXTRAPOLATE_N) -> list[dict]:
     """Slope of log(cost_in_f) against log N per (problem, method, parallel), and the
     extrapolation to ``extrapolate_n``.
 
-    The fit uses the sizes N >= ``min_n`` when there are at least two of them, else all
-    sizes (at small N a call's fixed overhead hides the 1+N growth). ``t_f`` at
+    The fit uses the sizes N >= ``min_n`` when there are at least two of them, else the two
+    largest sizes (at small N a call's fixed overhead of microseconds hides the 1+N growth). ``t_f`` at
     ``extrapolate_n`` comes from the same kind of fit of ``t_f`` against N.
     """
     out = []
@@ -340,7 +340,7 @@ def fit_slopes(records: list[dict], *, min_n: int = 100, extrapolate_n: int = EX
                       key=lambda r: r["n"])
         rows = [r for r in rows if r["cost_in_f"] and r["cost_in_f"] > 0]
         big = [r for r in rows if r["n"] >= min_n]
-        use = big if len(big) >= 2 else rows
+        use = big if len(big) >= 2 else rows[-2:]
         if len(use) < 2:
             continue
         slope, intercept = _fit([r["n"] for r in use], [r["cost_in_f"] for r in use])
@@ -356,12 +356,49 @@ def fit_slopes(records: list[dict], *, min_n: int = 100, extrapolate_n: int = EX
     return out
 
 
+def records_from_pytest_benchmark(data: dict) -> list[dict]:
+    """Harness records from a pytest-benchmark JSON run of ``benchmarks/test_bench_problems.py``.
+
+    Uses the benchmarks whose ``extra_info`` names a ``problem``: ``kind`` (f, analytic,
+    fdkit, peer), ``method``, ``n``, ``parallel``, ``nfev``, ``max_rel_error`` and ``calls``
+    (calls per timed round, for the jitted loops). ``seconds`` is the median per call.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ValueError("not a pytest-benchmark JSON file: no 'benchmarks' list")
+    rows = []
+    for b in data["benchmarks"]:
+        info = b.get("extra_info") or {}
+        if "problem" not in info or "kind" not in info:
+            continue
+        calls = info.get("calls", 1)
+        st = b["stats"]
+        rows.append(dict(problem=info["problem"], n=int(info["n"]), method=info["method"],
+                         parallel=bool(info.get("parallel", False)), kind=info["kind"],
+                         seconds=st["median"] / calls, seconds_min=st["min"] / calls, repeats=st["rounds"],
+                         nfev=info.get("nfev"), max_rel_error=info.get("max_rel_error")))
+    if not rows:
+        raise ValueError("the pytest-benchmark JSON holds no harness rows (extra_info without 'problem'); "
+                         "run: pytest benchmarks/test_bench_problems.py --benchmark-only --benchmark-json=FILE")
+    t_f = {(r["problem"], r["n"]): r["seconds"] for r in rows if r["method"] == "f"}
+    t_a = {(r["problem"], r["n"]): r["seconds"] for r in rows if r["method"] == "analytic"}
+    out = []
+    for r in rows:
+        key = (r["problem"], r["n"])
+        if key not in t_f:
+            continue
+        r["t_f"] = t_f[key]
+        r["cost_in_f"] = r["seconds"] / t_f[key]
+        r["ratio_to_analytical"] = r["seconds"] / t_a[key] if key in t_a and r["kind"] != "f" else None
+        out.append({c: r.get(c) for c in COLUMNS})
+    return out
+
+
 def summary(records: list[dict]) -> dict:
     """The harness's run as one JSON-ready dict: records, fits and the machine."""
     return {"columns": list(COLUMNS), "records": records, "fits": fit_slopes(records), "machine": machine_info()}
 
 
 __all__ = [
-    "run_harness", "fit_slopes", "summary", "machine_info", "repeat_f", "repeat_grad",
+    "run_harness", "fit_slopes", "summary", "records_from_pytest_benchmark", "machine_info", "repeat_f", "repeat_grad",
     "METHODS", "FD_METHODS", "PEER_METHODS", "DEFAULT_SIZES", "QUICK_SIZES", "COLUMNS", "PROBLEMS",
 ]
