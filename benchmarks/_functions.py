@@ -3,18 +3,7 @@
 import numba
 import numpy as np
 
-
-@numba.njit
-def rosen(x):
-    """N-dimensional Rosenbrock (scipy.optimize.rosen's formula), complex-safe."""
-    s = x[0] * 0.0
-    for i in range(x.size - 1):
-        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
-    return s
-
-
-def rosen_np(x):
-    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+from fdkit.problems import rosen, rosen_np  # noqa: F401  (the benchmarks' Rosenbrock)
 
 
 @numba.njit

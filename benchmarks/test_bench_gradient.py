@@ -10,19 +10,12 @@ import pytest
 
 import fdkit
 
+from fdkit.problems import rosen_grad_np as _rosen_der  # closed form, checked against scipy in tests
+
 from _functions import rosen, rosen_floor, rosen_np, start
 
 SIZES = [10, 100, 1000, 10000]
 NFEV = {"forward": lambda n: n + 1, "central": lambda n: 2 * n, "complex": lambda n: n}
-
-
-def _rosen_der(x):
-    # closed form of scipy.optimize.rosen_der, written out so the suite does not need scipy
-    g = np.zeros_like(x)
-    xm, xp = x[:-1], x[1:]
-    g[:-1] += -400 * xm * (xp - xm**2) - 2 * (1 - xm)
-    g[1:] += 200 * (xp - xm**2)
-    return g
 
 
 @pytest.mark.parametrize("n", SIZES)

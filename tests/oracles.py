@@ -93,13 +93,8 @@ def math_sin(x):
     return math.sin(x)
 
 
-@numba.njit
-def rosen(x):
-    """N-dimensional Rosenbrock, as scipy.optimize.rosen; complex-safe (no comparisons)."""
-    s = x[0] * 0.0
-    for i in range(x.size - 1):
-        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
-    return s
+# the Rosenbrock test function (the f, not the oracle: scipy's rosen_der is) is fdkit.problems'
+from fdkit.problems import rosen, rosen_np  # noqa: E402,F401
 
 
 @numba.njit
@@ -117,12 +112,6 @@ def vec_f(v):
 def vec_f_jac(v):
     e = np.exp(v[0])
     return np.array([[v[1], v[0]], [np.cos(v[0]), 0.0], [v[1] ** 2 * e, 2 * v[1] * e]])
-
-
-def rosen_np(x):
-    """numpy Rosenbrock (a plain callable), same formula as scipy.optimize.rosen."""
-    x = np.asarray(x)
-    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
 def mp_derivative(fn_name: str, x: float, n: int = 1) -> float:
