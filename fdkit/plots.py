@@ -105,3 +105,92 @@ def time_vs_n(records: list[dict]) -> Figure:
         ax.legend(fontsize="x-small", loc="upper left", ncol=2)
         ax2.legend(fontsize="x-small", loc="upper left", ncol=2)
     return fig
+
+
+FLOOR = 1e-18  # where an exact (zero) error is drawn on a log axis
+
+
+def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, title_suffix: str = "") -> Figure:
+    """Relative error against the step h (log-log) for one sweep of :func:`fdkit.sweep.run_sweep`.
+
+    One line per method; the model's truncation and rounding lines dashed and dotted in the same
+    colour; the model optimum (x) and fdkit's default step (triangle) marked; "truncation" and
+    "rounding" written on the two arms of the V; exact results (error 0) drawn at 1e-18.
+    """
+    from .sweep import label, model_error
+
+    fig = Figure(figsize=(12.0, 6.0), layout="constrained")
+    ax, axc = fig.subplots(1, 2, width_ratios=[3, 1.2])
+    table = {(r["method"], r["order"]): r for r in sweep["table"]}
+    keys = methods or list(table)
+    scale = abs(sweep["exact"]) or 1.0
+    hmin = min(r["h"] for r in sweep["records"] if (r["method"], r["order"]) in keys)
+    annotated = False
+    for method, order in keys:
+        rows = [r for r in sweep["records"] if (r["method"], r["order"]) == (method, order)]
+        if not rows:
+            continue
+        color = COLORS.get(method)
+        ls = {1: "-", 2: "-", 4: "--", 6: "-."}.get(order, "-") if method != "complex" else "-"
+        if method in ("forward", "backward") and order == 2:
+            ls = "--"
+        h = np.array([r["h"] for r in rows])
+        e = np.array([r["rel_error"] for r in rows], dtype=float)
+        main = h >= sweep["hmin"]
+        ax.plot(h[main], np.where(e[main] == 0, np.nan, e[main]), ls=ls, color=color, lw=1.6,
+                label=label(method, order))
+        zero = main & (e == 0)
+        ax.plot(h[zero], np.full(zero.sum(), FLOOR), ".", color=color, ms=4)
+        if method == "complex":
+            axc.plot(h, np.where(e == 0, np.nan, e), color=color, lw=1.2, label="complex step")
+            axc.plot(h[e == 0], np.full((e == 0).sum(), FLOOR), ".", color=color, ms=3)
+        row = table[(method, order)]
+        grid = np.geomspace(sweep["hmin"], max(h), 200)
+        trunc, rnd = model_error(row, grid, scale)
+        ax.plot(grid, np.where(trunc > 0, trunc, np.nan), ls=":", color=color, lw=0.9, alpha=0.8)
+        ax.plot(grid, rnd, ls=(0, (5, 4)), color=color, lw=0.9, alpha=0.8)
+        if row.get("model_h_opt") and row.get("model_min_rel_error"):
+            ax.plot([row["model_h_opt"]], [row["model_min_rel_error"]], "x", color=color, ms=9, mew=2)
+        if row.get("default_h"):
+            ax.plot([row["default_h"]], [max(row["default_rel_error"], FLOOR)], "v", color=color, ms=8,
+                    mec="black", mew=0.6)
+        if method == "forward" and order == 1 and not annotated:
+            ht, hr = 3e-3, 3e-14
+            t_val = model_error(row, np.array([ht]), scale)[0][0]
+            r_val = model_error(row, np.array([hr]), scale)[1][0]
+            if t_val > 0:
+                ax.annotate("truncation ~ C h^p", (ht, t_val), xytext=(ht * 0.02, t_val * 30),
+                            arrowprops=dict(arrowstyle="->", color="0.3"), fontsize=9, color="0.2")
+            ax.annotate("rounding ~ eps |f| / h", (hr, r_val), xytext=(hr * 10, r_val * 30),
+                        arrowprops=dict(arrowstyle="->", color="0.3"), fontsize=9, color="0.2")
+            annotated = True
+    for a in (ax, axc):
+        a.axhline(sweep["eps"], color="0.5", lw=0.8)
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_ylim(FLOOR / 3, 10.0)
+        a.grid(True, which="major", alpha=0.3)
+    ax.text(sweep["hmin"], sweep["eps"] * 1.5, "machine epsilon", fontsize=8, color="0.4")
+    ax.set_xlim(sweep["hmin"] / 2, sweep["hmax"] * 2)
+    axc.set_xlabel("step size h (the complex step, continued)")
+    axc.set_title(f"complex step down to h = {hmin:.0e}", fontsize="medium")
+    axc.legend(fontsize="x-small", loc="upper left")
+    ax.set_xlabel("step size h")
+    ax.set_ylabel("relative error |D_h f(x) − f′(x)| / |f′(x)|")
+    ax.set_title(f"{sweep['title']} at x = {sweep['x']:.6g} ({sweep['dtype']}){title_suffix}")
+    handles, labels = ax.get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles += [Line2D([], [], ls=":", color="0.3"), Line2D([], [], ls=(0, (5, 4)), color="0.3"),
+                Line2D([], [], marker="x", ls="", color="0.3", mew=2),
+                Line2D([], [], marker="v", ls="", color="0.3", mec="black")]
+    labels += ["model: truncation", "model: rounding", "model optimum", "fdkit default h"]
+    ax.legend(handles, labels, fontsize="x-small", loc="lower left", ncol=2)
+    ax.text(0.99, 0.01, "error 0 (exact) drawn at 1e-18", transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=7, color="0.5")
+    return fig
+
+
+def error_vs_h_teaching(sweep: dict) -> Figure:
+    """The teaching picture: forward, central (p=2) and the complex step only."""
+    return error_vs_h(sweep, [("forward", 1), ("central", 2), ("complex", 2)], title_suffix=": the V")
