@@ -168,6 +168,87 @@ def _label(f: dict) -> str:
     return f["method"] + (" (parallel)" if f["parallel"] else "")
 
 
+def _load(spec: str, what: str):
+    """``module:function`` -> the function (the module is imported from the current directory too)."""
+    import importlib
+
+    if ":" not in spec:
+        raise ValueError(f"{what} must be given as module:function, got {spec!r}")
+    mod, _, name = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj = getattr(importlib.import_module(mod), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load {what} {spec!r}: {exc}") from None
+    if not callable(obj):
+        raise ValueError(f"{what} {spec!r} is not callable")
+    return obj
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import math
+
+    from fdkit import report, sweep
+
+    methods = sweep.SWEEP_METHODS
+    if args.methods:
+        methods = [m for m in sweep.SWEEP_METHODS if m[0] in args.methods]
+    try:
+        if args.function and ":" in args.function:
+            if not args.derivative:
+                raise ValueError("a user function (module:function) needs --derivative module:function "
+                                 "or --reference VALUE")
+            f = _load(args.function, "--function")
+            if args.derivative.replace(".", "", 1).lstrip("+-").replace("e", "", 1).replace("-", "").isdigit():
+                value = float(args.derivative)
+                fprime = lambda x: value  # noqa: E731
+            else:
+                fprime = _load(args.derivative, "--derivative")
+            if args.x is None:
+                raise ValueError("a user function needs --x")
+            fn = sweep.SweepFunction(args.function, f, lambda x: float(fprime(x)), float(args.x), args.function)
+        else:
+            fns = sweep.builtin_functions()
+            name = args.function or "squire_trapp"
+            if name not in fns:
+                raise ValueError(f"unknown function {name!r}; choose one of {', '.join(fns)} or give module:function")
+            fn = fns[name]
+            if args.x is not None:
+                fn = sweep.SweepFunction(fn.name, fn.f, fn.fprime if fn.name != "mlp_weight" else None, float(args.x),
+                                         fn.title, fn.deriv)
+                if fn.fprime is None:
+                    raise ValueError("mlp_weight is swept at its initial weight; --x cannot move it")
+        if not math.isfinite(fn.x):
+            raise ValueError(f"x must be finite, got {fn.x}")
+        result = sweep.run_sweep(fn, methods=methods, hmin=args.hmin, hmax=args.hmax, dtype=args.dtype)
+    except (ValueError, TypeError) as exc:
+        print(f"fdkit sweep: error: {exc}", file=sys.stderr)
+        return 2
+    paths = report.write_sweeps([result], Path(args.out))
+    print(f"{result['title']} at x = {result['x']:.6g} ({result['dtype']}), f'(x) = {result['exact']:.15g}")
+    print(f"  {'method':16s} {'model h*':>10s} {'model err':>10s} {'measured h*':>11s} {'min err':>9s} "
+          f"{'default h':>10s} {'err there':>9s}")
+    for r in result["table"]:
+        def g(k, spec=".2e"):
+            return "-" if r.get(k) is None else format(r[k], spec)
+        print(f"  {r['label']:16s} {g('model_h_opt'):>10s} {g('model_min_rel_error', '.1e'):>10s} "
+              f"{g('measured_h_opt'):>11s} {g('measured_min_rel_error', '.1e'):>9s} {g('default_h'):>10s} "
+              f"{g('default_rel_error', '.1e'):>9s}")
+    for p in paths.values():
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from fdkit import report
+
+    paths = report.run_report(Path(args.out), quick=args.quick, problems=args.problems, sizes=args.sizes,
+                              progress=Progress())
+    print(f"wrote {len(paths)} files; open {paths['index']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fdkit import __version__
 
@@ -215,6 +296,46 @@ def build_parser() -> argparse.ArgumentParser:
                        help="draw the tables and figures from a pytest-benchmark JSON file of "
                        "benchmarks/test_bench_problems.py instead of timing")
     bench.set_defaults(func=_cmd_bench)
+
+    from fdkit.harness import QUICK_SIZES
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="relative error against the step h for every stencil: the truncation/rounding V",
+        description="Evaluate forward/backward (p=1, 2), central (p=2, 4, 6) and complex step at each h of "
+        "a log grid (8 points per decade; the complex step continues to 1e-300), beside the error model "
+        "(truncation C h^p, rounding eps |f| sum|w| / h), its optimum, the measured optimum and fdkit's "
+        "default step. Writes sweep.csv, sweep.json and the PNGs. Built-in functions: squire_trapp "
+        "(e^x / sqrt(sin^3 x + cos^3 x) at 1.5), exp, sin, 2x^2, 3x^2+5x, 1/x, mlp_weight.",
+    )
+    sweep.add_argument("--function", default=None,
+                       help="a built-in name (default squire_trapp) or module:function taking numpy arrays")
+    sweep.add_argument("--derivative", default=None,
+                       help="for a user function: its derivative as module:function, or the reference value f'(x)")
+    sweep.add_argument("--x", type=float, default=None, help="the point (each built-in has its own default)")
+    sweep.add_argument("--methods", type=_names("method", ["forward", "backward", "central", "complex"]), default=None,
+                       help="comma-separated subset of forward,backward,central,complex (default: all)")
+    sweep.add_argument("--hmin", type=float, default=1e-16, help="smallest step of the grid (default 1e-16)")
+    sweep.add_argument("--hmax", type=float, default=1.0, help="largest step of the grid (default 1)")
+    sweep.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="precision of the evaluations and of the model's eps (default float64)")
+    sweep.add_argument("--out", default=os.path.join("reports", "sweep"), help="output directory (default reports/sweep)")
+    sweep.set_defaults(func=_cmd_sweep)
+
+    rep = sub.add_parser(
+        "report",
+        help="run the sweeps and the harness and write a self-contained index.html with every figure and table",
+        description="The sweep on every built-in function (and the complex-step test function in float32) "
+        "and the harness on mlp and rosenbrock, written under OUT (sweep/, bench/) with a self-contained "
+        "OUT/index.html (figures inlined; works offline).",
+    )
+    rep.add_argument("--out", default="reports", help="output directory (default reports)")
+    rep.add_argument("--quick", action="store_true", help="3 short samples per harness cell instead of 5")
+    rep.add_argument("--problems", type=_names("problem", list(PROBLEMS)), default=None,
+                     help="harness problems (default mlp,rosenbrock)")
+    rep.add_argument("--sizes", type=_sizes, default=None,
+                     help=f"harness sizes N (default {','.join(map(str, QUICK_SIZES))}, the quick sizes)")
+    rep.set_defaults(func=_cmd_report)
     return parser
 
 
