@@ -187,6 +187,7 @@ def _load(spec: str, what: str):
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import dataclasses
     import math
 
     from fdkit import report, sweep
@@ -200,11 +201,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 raise ValueError("a user function (module:function) needs --derivative module:function "
                                  "or --reference VALUE")
             f = _load(args.function, "--function")
-            if args.derivative.replace(".", "", 1).lstrip("+-").replace("e", "", 1).replace("-", "").isdigit():
-                value = float(args.derivative)
-                fprime = lambda x: value  # noqa: E731
+            try:
+                value = float(args.derivative)  # a reference value f'(x) ...
+            except ValueError:
+                fprime = _load(args.derivative, "--derivative")  # ... or module:function
             else:
-                fprime = _load(args.derivative, "--derivative")
+                if not math.isfinite(value):
+                    raise ValueError(f"--derivative must be a finite value or module:function, got {value}")
+                fprime = lambda x: value  # noqa: E731
             if args.x is None:
                 raise ValueError("a user function needs --x")
             fn = sweep.SweepFunction(args.function, f, lambda x: float(fprime(x)), float(args.x), args.function)
@@ -215,10 +219,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 raise ValueError(f"unknown function {name!r}; choose one of {', '.join(fns)} or give module:function")
             fn = fns[name]
             if args.x is not None:
-                fn = sweep.SweepFunction(fn.name, fn.f, fn.fprime if fn.name != "mlp_weight" else None, float(args.x),
-                                         fn.title, fn.deriv)
-                if fn.fprime is None:
+                if name == "mlp_weight":
                     raise ValueError("mlp_weight is swept at its initial weight; --x cannot move it")
+                fn = dataclasses.replace(fn, x=float(args.x))
         if not math.isfinite(fn.x):
             raise ValueError(f"x must be finite, got {fn.x}")
         result = sweep.run_sweep(fn, methods=methods, hmin=args.hmin, hmax=args.hmax, dtype=args.dtype)

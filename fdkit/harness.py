@@ -248,6 +248,13 @@ def run_harness(
     total = len(probs) * len(sizes) * per_size
     done = 0
     records: list[dict] = []
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total, label)
+
     for prob in probs:
         _warm_up(prob, fd, parallel)
         for n in sizes:
@@ -263,17 +270,13 @@ def run_harness(
             records.append(dict(base, method="f", parallel=False, kind="f", seconds=t_f, seconds_min=t_f_min,
                                 repeats=reps, nfev=1, cost_in_f=1.0, ratio_to_analytical=None,
                                 max_rel_error=None, t_f=t_f))
-            done += 1
-            if progress:
-                progress(done, total, f"{prob.name} N={N} f")
+            tick(f"{prob.name} N={N} f")
 
             t_a, t_a_min, reps = _time(lambda k: repeat_grad(prob.grad, xc, k), repeat, min_time, budget)
             records.append(dict(base, method="analytic", parallel=False, kind="analytic", seconds=t_a,
                                 seconds_min=t_a_min, repeats=reps, nfev=None, cost_in_f=t_a / t_f,
                                 ratio_to_analytical=1.0, max_rel_error=0.0, t_f=t_f))
-            done += 1
-            if progress:
-                progress(done, total, f"{prob.name} N={N} analytic")
+            tick(f"{prob.name} N={N} analytic")
 
             for method in fd:
                 for par in parallel:
@@ -286,9 +289,7 @@ def run_harness(
                                         seconds_min=mn, repeats=reps, nfev=r.nfev, cost_in_f=med / t_f,
                                         ratio_to_analytical=med / t_a,
                                         max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f))
-                    done += 1
-                    if progress:
-                        progress(done, total, f"{prob.name} N={N} {method}{' parallel' if par else ''}")
+                    tick(f"{prob.name} N={N} {method}{' parallel' if par else ''}")
 
             if peers:  # the peers' own f, called from Python: their ratios depend on it
                 med, mn, reps = _time(_loop(lambda: prob.f_np(x)), repeat, min_time, budget)
@@ -303,9 +304,7 @@ def run_harness(
                                     seconds_min=mn, repeats=reps, nfev=count[0], cost_in_f=med / t_f,
                                     ratio_to_analytical=med / t_a,
                                     max_rel_error=float(np.max(np.abs(g - exact))) / scale, t_f=t_f))
-                done += 1
-                if progress:
-                    progress(done, total, f"{prob.name} N={N} {method}")
+                tick(f"{prob.name} N={N} {method}")
     return records
 
 

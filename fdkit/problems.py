@@ -112,13 +112,16 @@ def mlp_grad(theta):
     return g
 
 
-def mlp_loss_np(theta):
-    """numpy twin of :func:`mlp_loss` (matrix products; complex input works)."""
+def _mlp_unpack(theta):
+    """Views W1 (H x d), b1, w2 of the flat parameter vector (b2 is ``theta[-1]``)."""
     d = MLP_INPUTS
     H = (theta.size - 1) // (d + 2)
-    W1 = theta[: H * d].reshape(H, d)
-    b1 = theta[H * d : H * d + H]
-    w2 = theta[H * d + H : H * d + 2 * H]
+    return theta[: H * d].reshape(H, d), theta[H * d : H * d + H], theta[H * d + H : H * d + 2 * H]
+
+
+def mlp_loss_np(theta):
+    """numpy twin of :func:`mlp_loss` (matrix products; complex input works)."""
+    W1, b1, w2 = _mlp_unpack(theta)
     out = np.tanh(MLP_X @ W1.T + b1) @ w2 + theta[-1]
     r = out - MLP_Y
     return np.sum(r * r) / MLP_BATCH
@@ -126,11 +129,7 @@ def mlp_loss_np(theta):
 
 def mlp_grad_np(theta):
     """numpy backpropagation through :func:`mlp_loss_np`."""
-    d = MLP_INPUTS
-    H = (theta.size - 1) // (d + 2)
-    W1 = theta[: H * d].reshape(H, d)
-    b1 = theta[H * d : H * d + H]
-    w2 = theta[H * d + H : H * d + 2 * H]
+    W1, b1, w2 = _mlp_unpack(theta)
     T = np.tanh(MLP_X @ W1.T + b1)  # (B, H)
     dout = 2.0 * (T @ w2 + theta[-1] - MLP_Y) / MLP_BATCH  # (B,)
     dA = np.outer(dout, w2) * (1.0 - T * T)  # (B, H)
