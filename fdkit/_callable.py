@@ -16,6 +16,7 @@ import functools
 import inspect
 import numbers
 import threading
+import types as pytypes
 import warnings
 
 import numba
@@ -24,7 +25,10 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
-__all__ = ["is_jitted", "jitted_entry", "kernel_copy", "run_jitted", "checked_scalar_f", "checked_array_f", "deriv_numpy"]
+__all__ = [
+    "is_jitted", "jitted_entry", "kernel_copy", "run_jitted", "checked_scalar_f", "checked_array_f",
+    "deriv_numpy", "python_kernel",
+]
 
 _LOCK = threading.Lock()
 _ENTRIES: dict = {}
@@ -160,6 +164,28 @@ def jitted_entry(kernel, f):
 
 
 # ------------------------------------------------------------------ plain Python callables
+
+_PY_NS: dict = {}
+
+
+def python_kernel(kernel):
+    """A pure-Python twin of a jitted kernel, for a plain Python f.
+
+    ``kernel.py_func`` alone would still call the jitted helpers that take f (numba cannot
+    type a Python function).  The twin runs the kernel's own code with every jitted function
+    of its module replaced by its Python code, so there is one implementation of each loop.
+    """
+    src = kernel.py_func.__globals__
+    ns = _PY_NS.get(id(src))
+    if ns is None:
+        ns = dict(src)
+        for name, obj in src.items():
+            if isinstance(obj, Dispatcher) and obj.py_func.__globals__ is src:
+                pf = obj.py_func
+                ns[name] = pytypes.FunctionType(pf.__code__, ns, pf.__name__, pf.__defaults__, pf.__closure__)
+        _PY_NS[id(src)] = ns
+    return ns[kernel.py_func.__name__]
+
 
 
 def _is_real_number(r) -> bool:

@@ -16,24 +16,34 @@ class DerivativeResult:
     value : float or ndarray
         The derivative, gradient (x's shape), Jacobian (M, N) or Hessian (N, N).
     h : float or ndarray
-        The nominal steps used, broadcast to x's shape (a float for a scalar x).
+        The nominal steps used, broadcast to x's shape (a float for a scalar x).  For
+        ``method='richardson'``: the step of the tableau entry chosen, per element.
     nfev : int
         Evaluations of f actually made, counted where f is called (for an elementwise
         derivative, one per point per stencil point).
     method : str
         The method used.
-    order : int
-        Accuracy order p of the stencil (truncation error O(h^p)).
+    order : int or None
+        Accuracy order p of the stencil (truncation error O(h^p)); None for 'richardson',
+        whose order varies per element (``2 * level + 2``).
     n : int
         Derivative order.
+    error : float or ndarray or None
+        ``method='richardson'`` only: an estimate of the absolute error of each element
+        (Ridders' tableau differences, never below the rounding floor), of value's shape.
+    level : int or ndarray or None
+        ``method='richardson'`` only: the tableau level j chosen per element (the terms
+        h^2 .. h^2j eliminated); -1 where no estimate was found.
     """
 
     value: float | np.ndarray
     h: float | np.ndarray
     nfev: int
     method: str
-    order: int
+    order: int | None
     n: int = 1
+    error: float | np.ndarray | None = None
+    level: int | np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from math import factorial
 
 import numpy as np
 
-__all__ = ["METHODS", "Stencil", "fornberg_weights", "get_stencil", "default_order", "available_orders"]
+__all__ = ["METHODS", "ADAPTIVE_METHODS", "Stencil", "fornberg_weights", "get_stencil", "default_order", "available_orders"]
 
 #: method -> derivative order n -> accuracy orders p available.  ``complex`` is the
 #: complex-step method (Squire & Trapp 1998): one evaluation at x + i*h, accuracy 2.
@@ -137,11 +137,22 @@ def _grid(method: str, order: int, n: int) -> list[int]:
     return list(range(-half, half + 1))
 
 
-def check_method(method) -> str:
+#: methods that are not one fixed stencil: 'richardson' extrapolates central differences over a
+#: step sequence (:func:`fdkit.derivative`, :func:`fdkit.gradient`, :func:`fdkit.jacobian`)
+ADAPTIVE_METHODS = ("richardson",)
+
+
+def check_method(method, adaptive: bool = False) -> str:
+    """method, checked against the table (and 'richardson' where ``adaptive``)."""
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, got {type(method).__name__} {method!r}")
+    if method in ADAPTIVE_METHODS:
+        if adaptive:
+            return method
+        raise ValueError(f"method={method!r} is adaptive and has no fixed stencil; it is available in "
+                         "derivative, gradient and jacobian, not here")
     if method not in METHODS:
-        choices = ", ".join(repr(m) for m in METHODS)
+        choices = ", ".join(repr(m) for m in (*METHODS, *ADAPTIVE_METHODS))
         raise ValueError(f"unknown method {method!r}; choose one of {choices}")
     return method
 

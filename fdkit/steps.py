@@ -6,6 +6,15 @@ Recipes, 3rd ed., section 5.7).  fdkit scales it by max(1, |x|) so that the step
 representable relative to x, and near x = 0 stays absolute.  The complex step has no
 subtraction, hence no rounding error to balance: any tiny step works, and fdkit uses
 1e-20 * max(1, |x|).
+
+``method="richardson"`` has its own policy (``RICHARDSON``): steps are *absolute*, not relative
+to |x|, because the scale on which f varies belongs to f, not to x; a step proportional to |x|
+steps over whole periods of sin at x = 1e8.  The sequence 0.1, 0.05, ... is central-differenced
+and extrapolated (see :mod:`fdkit.kernels`).  Where it cannot reach full precision at |x| > 1
+(rounding of a large |f| swamps it, as for log or x**2 at x = 1e6) a second sequence starting at
+0.1 |x| is tried and the estimate with the smaller relative error estimate wins.  Where f is not
+finite at x +- h and h > |x| / 2, the sequence jumps to h = |x| / 2 (a singularity at 0, as for
+log or sqrt near 0).
 """
 
 from __future__ import annotations
@@ -15,11 +24,37 @@ from numpy.typing import ArrayLike, NDArray
 
 from .stencils import get_stencil
 
-__all__ = ["optimal_step", "step_factor", "COMPLEX_STEP"]
+__all__ = ["optimal_step", "step_factor", "COMPLEX_STEP", "RICHARDSON"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: relative step of the complex-step method
 COMPLEX_STEP = 1e-20
+
+# --- the step policy of method="richardson" (adaptive: extrapolation over a step sequence) ---
+#: first (largest) step of the absolute sequence h0, h0/r, h0/r^2, ...
+RICH_H0 = 0.1
+#: ratio r between successive steps
+RICH_RATIO = 2.0
+#: most central differences (tableau rows) per sequence
+RICH_ROWS = 24
+#: stop a sequence when the newest diagonal moves by >= SAFE times the best error estimate ...
+RICH_SAFE = 8.0
+#: ... on this many consecutive rows (rounding has taken over)
+RICH_PATIENCE = 2
+#: a second, relative sequence (h0 * |x|) is tried at |x| > 1 when the first one's error
+#: estimate is above this fraction of |value|
+RICH_RETRY = 1e-10
+#: the rounding floor of an error estimate, in units of eps * max|f| * sum|w| / h^n
+RICH_ROUNDING = 4.0
+#: the error estimate is this many times the distance of the chosen tableau entry to its
+#: neighbours (differences of noisy entries are samples of the noise, not bounds on it)
+RICH_FACTOR = 2.0
+
+#: the policy in one place, for the docs and the reports
+RICHARDSON = {
+    "h0": RICH_H0, "ratio": RICH_RATIO, "rows": RICH_ROWS, "safe": RICH_SAFE,
+    "patience": RICH_PATIENCE, "retry": RICH_RETRY, "rounding": RICH_ROUNDING, "factor": RICH_FACTOR,
+}
 
 
 def step_factor(method: str, order: int | None = None, n: int = 1) -> float:

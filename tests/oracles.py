@@ -89,6 +89,17 @@ def squire_trapp(x):
 
 
 @numba.njit
+def jlog(x):
+    return np.log(x)
+
+
+@numba.njit
+def jsinc(x):
+    """sin(x)/x; derivative (x cos x - sin x) / x^2 (closed form)."""
+    return np.sin(x) / x
+
+
+@numba.njit
 def math_sin(x):
     return math.sin(x)
 

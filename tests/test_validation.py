@@ -64,7 +64,7 @@ def test_h_array_with_a_bad_entry_and_wrong_shape_and_type():
 
 @pytest.mark.parametrize("call", ENTRY_POINTS[:3])
 def test_unknown_method(call):
-    with pytest.raises(ValueError, match=r"unknown method 'centre'; choose one of 'forward', 'backward', 'central', 'complex'"):
+    with pytest.raises(ValueError, match=r"unknown method 'centre'; choose one of 'forward', 'backward', 'central', 'complex', 'richardson'"):
         call(method="centre")
 
 
