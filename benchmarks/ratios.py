@@ -57,6 +57,22 @@ def main(path):
             print(f"  numpy expression / fdkit serial = {ratio(npx, ser)};  / fdkit parallel = {ratio(npx, par)}")
             if sp:
                 print(f"  scipy.differentiate / fdkit serial = {ratio(sp, ser)}")
+    for fname in ("bump", "runge"):
+        g = groups.get(f"richardson-{fname}", {})
+        ser = g.get(f"fdkit_richardson:{fname}-serial")
+        if not ser:
+            continue
+        print(f"adaptive derivative, {ser['extra_info']['points']} points, {fname}:")
+        peers = [(k, b) for k, b in sorted(g.items())]
+        for _, b in peers:
+            e = b["extra_info"]
+            cover = e.get("estimate_covers_error")
+            honest = f", estimate covers {cover:.0%}, median estimate/error {e['median_estimate_over_error']:.0f}" if cover is not None else ""
+            line = (f"  {e['method']:34s} {b['stats']['min'] * 1e3:8.1f} ms  {e['nfev_per_point']:5.1f} f/point  "
+                    f"max error {e['max_abs_error']:.1e}, median {e['median_abs_error']:.1e}{honest}")
+            if b is not ser:
+                line += f";  / fdkit serial = {ratio(b, ser)}"
+            print(line)
     api = groups.get("gradient-api-n10", {})
     for k, b in sorted(api.items()):
         print(f"N=10 gradient via the API, {b['extra_info']['method']}: {b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")
