@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate forward/backward (p=1, 2), central (p=2, 4, 6) and complex step at each h of "
         "a log grid (8 points per decade; the complex step continues to 1e-300), beside the error model "
         "(truncation C h^p, rounding eps |f| sum|w| / h), its optimum, the measured optimum and fdkit's "
-        "default step. Writes sweep.csv, sweep.json and the PNGs. Built-in functions: squire_trapp "
+        "default step; and the adaptive richardson method against its first step. Writes sweep.csv, sweep.json and the PNGs. Built-in functions: squire_trapp "
         "(e^x / sqrt(sin^3 x + cos^3 x) at 1.5), exp, sin, 2x^2, 3x^2+5x, 1/x, mlp_weight.",
     )
     sweep.add_argument("--function", default=None,
@@ -316,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--derivative", default=None,
                        help="for a user function: its derivative as module:function, or the reference value f'(x)")
     sweep.add_argument("--x", type=float, default=None, help="the point (each built-in has its own default)")
-    sweep.add_argument("--methods", type=_names("method", ["forward", "backward", "central", "complex"]), default=None,
-                       help="comma-separated subset of forward,backward,central,complex (default: all)")
+    sweep.add_argument("--methods", type=_names("method", ["forward", "backward", "central", "complex", "richardson"]), default=None,
+                       help="comma-separated subset of forward,backward,central,complex,richardson (default: all; "
+                            "richardson's curve is its error against the first step of its sequence, float64 only)")
     sweep.add_argument("--hmin", type=float, default=1e-16, help="smallest step of the grid (default 1e-16)")
     sweep.add_argument("--hmax", type=float, default=1.0, help="largest step of the grid (default 1)")
     sweep.add_argument("--dtype", choices=["float64", "float32"], default="float64",

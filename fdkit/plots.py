@@ -16,6 +16,7 @@ COLORS = {
     "backward": "tab:cyan",
     "central": "tab:orange",
     "complex": "tab:green",
+    "richardson": "tab:red",
     "scipy.approx_fprime": "tab:purple",
     "scipy.2-point": "tab:pink",
     "scipy.3-point": "tab:brown",
@@ -131,7 +132,7 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
         if not rows:
             continue
         color = COLORS.get(method)
-        ls = {1: "-", 2: "-", 4: "--", 6: "-."}.get(order, "-") if method != "complex" else "-"
+        ls = {1: "-", 2: "-", 4: "--", 6: "-."}.get(order, "-") if method not in ("complex", "richardson") else "-"
         if method in ("forward", "backward") and order == 2:
             ls = "--"
         h = np.array([r["h"] for r in rows])
@@ -145,10 +146,11 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
             axc.plot(h, np.where(e == 0, np.nan, e), color=color, lw=1.2, label="complex step")
             axc.plot(h[e == 0], np.full((e == 0).sum(), FLOOR), ".", color=color, ms=3)
         row = table[(method, order)]
-        grid = np.geomspace(sweep["hmin"], max(h), 200)
-        trunc, rnd = model_error(row, grid, scale)
-        ax.plot(grid, np.where(trunc > 0, trunc, np.nan), ls=":", color=color, lw=0.9, alpha=0.8)
-        ax.plot(grid, rnd, ls=(0, (5, 4)), color=color, lw=0.9, alpha=0.8)
+        if row.get("truncation_A") is not None:  # the adaptive method has no one-step model
+            grid = np.geomspace(sweep["hmin"], max(h), 200)
+            trunc, rnd = model_error(row, grid, scale)
+            ax.plot(grid, np.where(trunc > 0, trunc, np.nan), ls=":", color=color, lw=0.9, alpha=0.8)
+            ax.plot(grid, rnd, ls=(0, (5, 4)), color=color, lw=0.9, alpha=0.8)
         if row.get("model_h_opt") and row.get("model_min_rel_error"):
             ax.plot([row["model_h_opt"]], [row["model_min_rel_error"]], "x", color=color, ms=9, mew=2)
         if row.get("default_h"):
@@ -184,7 +186,7 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
     handles += [Line2D([], [], ls=":", color="0.3"), Line2D([], [], ls=(0, (5, 4)), color="0.3"),
                 Line2D([], [], marker="x", ls="", color="0.3", mew=2),
                 Line2D([], [], marker="v", ls="", color="0.3", mec="black")]
-    labels += ["model: truncation", "model: rounding", "model optimum", "fdkit default h"]
+    labels += ["model: truncation", "model: rounding", "model optimum", "fdkit default h (richardson: step chosen)"]
     ax.legend(handles, labels, fontsize="x-small", loc="lower left", ncol=2)
     ax.text(0.99, 0.01, "error 0 (exact) drawn at 1e-18", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="0.5")

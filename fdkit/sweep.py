@@ -17,7 +17,12 @@ error against a known derivative. Beside the measurement it puts the classical e
 and the measured optimum (the h where a running median of the log error over five grid
 neighbours is smallest, so that one lucky point does not decide it, and the smallest error
 seen) and the error at fdkit's default step
-(:func:`fdkit.optimal_step`, which assumes float64). Every difference is divided by the step
+(:func:`fdkit.optimal_step`, which assumes float64).
+
+The adaptive ``method='richardson'`` has no single step: its row sweeps the *first* step of its
+sequence (the ``h`` a user may pass) over the same grid, and its default is its own step policy,
+reported with the step it chose, its error estimate and its evaluations (float64 sweeps only,
+since fdkit computes in float64; f is called through fdkit, one point at a time). Every difference is divided by the step
 actually taken, ``(x + h) - x``; where that step vanishes (h below half an ulp of x) the value is
 NaN and ``step_vanished`` is set.
 
@@ -28,24 +33,29 @@ array (and a complex array, for the complex step) and keep its dtype.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 
+from .api import derivative
 from .stencils import fornberg_weights, get_stencil
 from .steps import optimal_step
 
-#: (method, accuracy order) swept by default, in plotting order.
+#: (method, accuracy order) swept by default, in plotting order; 'richardson' has no fixed order.
 SWEEP_METHODS = (
     ("forward", 1), ("forward", 2), ("backward", 1), ("backward", 2),
-    ("central", 2), ("central", 4), ("central", 6), ("complex", 2),
+    ("central", 2), ("central", 4), ("central", 6), ("complex", 2), ("richardson", None),
 )
-COLUMNS = ("function", "x", "dtype", "method", "order", "h", "value", "abs_error", "rel_error", "step_vanished")
+COLUMNS = ("function", "x", "dtype", "method", "order", "h", "value", "abs_error", "rel_error", "step_vanished",
+           "error_estimate", "nfev")
 
 
-def label(method: str, order: int) -> str:
+def label(method: str, order: int | None) -> str:
+    if method == "richardson":
+        return "richardson (adaptive; h = first step)"
     return "complex step" if method == "complex" else f"{method} (p={order})"
 
 
@@ -254,6 +264,33 @@ def _robust_argmin(err: np.ndarray, half: int = 2) -> int | None:
     return int(np.nanargmin(med))
 
 
+def _richardson(fn: SweepFunction, grid: np.ndarray, exact: float, scale: float, hmin: float):
+    """The adaptive method: its error against the first step h of its sequence (the user's ``h``)
+    on the grid, and its default policy (the step it chose, its error, estimate and cost)."""
+    rec = []
+    with warnings.catch_warnings():  # at tiny first steps f's differences vanish: NaN is the record
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for hi in grid:
+            r = derivative(fn.f, fn.x, method="richardson", h=float(hi), full_output=True)
+            a = abs(r.value - exact)
+            rec.append(dict(function=fn.name, x=fn.x, dtype="float64", method="richardson", order=None,
+                            h=float(hi), value=r.value, abs_error=a, rel_error=a / scale, step_vanished=False,
+                            error_estimate=r.error, nfev=r.nfev))
+        r = derivative(fn.f, fn.x, method="richardson", full_output=True)
+    err = np.array([q["rel_error"] for q in rec])
+    ok = np.isfinite(err) & (grid >= hmin)
+    i_best = _robust_argmin(np.where(ok, err, np.nan))
+    row = dict(
+        function=fn.name, x=fn.x, dtype="float64", method="richardson", order=None,
+        label=label("richardson", None), exact=exact,
+        measured_h_opt=None if i_best is None else float(grid[i_best]),
+        measured_min_rel_error=float(np.nanmin(err[ok])) if ok.any() else None,
+        default_h=float(r.h), default_rel_error=float(abs(r.value - exact) / scale),
+        default_error_estimate=float(r.error / scale), default_nfev=int(r.nfev), default_level=int(r.level),
+    )
+    return rec, row
+
+
 def h_grid(hmin: float = 1e-16, hmax: float = 1.0, per_decade: int = 8) -> np.ndarray:
     """Log grid from hmin to hmax with ``per_decade`` points per decade (ends included)."""
     if not (np.isfinite(hmin) and np.isfinite(hmax) and 0 < hmin < hmax):
@@ -309,6 +346,12 @@ def run_sweep(
     scale = abs(exact) if exact != 0 else 1.0
     records, table, derivs = [], [], {}
     for method, order in methods:
+        if method == "richardson":
+            if dt == np.float64:  # fdkit computes in float64: no float32 row
+                rec, row = _richardson(fn, grid, exact, scale, hmin)
+                records += rec
+                table.append(row)
+            continue
         h = grid
         if method == "complex" and complex_hmin < hmin:
             low = np.geomspace(complex_hmin, hmin, int(round(math.log10(hmin / complex_hmin))) + 1)[:-1]
@@ -332,6 +375,7 @@ def run_sweep(
             measured_h_opt=None if i_best is None else float(h[i_best]),
             measured_min_rel_error=best_err,
             default_h=h_def, default_rel_error=float(abs(v_def[0] - exact) / scale),
+            default_nfev=get_stencil(method, order).nfev_per_point,
         )
         if row["model_h_opt"] and row["measured_h_opt"] and method != "complex":
             row["h_ratio_measured_to_model"] = row["measured_h_opt"] / row["model_h_opt"]

@@ -64,6 +64,30 @@ def test_complex_step_is_at_machine_precision_from_1e_8_to_1e_300(st):
     assert len(errs) > 250 and max(errs) <= 1e-15
 
 
+def test_richardson_row(st):
+    """The adaptive method's row: from its default policy and from any first step in [1e-2, 1]
+    within 1e-12 of the mpmath derivative; its error estimate covers the true error."""
+    exact = mp_derivative("squire_trapp", 1.5)
+    row = table(st, "richardson", None)
+    assert row["default_rel_error"] <= 1e-12
+    assert row["default_rel_error"] <= row["default_error_estimate"] <= 1e-10
+    assert row["default_nfev"] >= 6
+    recs = rows(st, "richardson", None)
+    assert len(recs) == len(rows(st, "central", 2))  # the same grid of first steps
+    for r in recs:
+        if 1e-2 <= r["h"] <= 1.0:
+            assert abs(r["value"] - exact) / abs(exact) <= 1e-12
+    finite = [r for r in recs if np.isfinite(r["abs_error"])]
+    assert np.mean([r["abs_error"] <= r["error_estimate"] for r in finite]) >= 0.95
+    # the V's right arm does not exist for it: its error at first step 1e-2 beats central's optimum
+    assert at(st, "richardson", None, 1e-2)["rel_error"] < table(st, "central", 2)["measured_min_rel_error"]
+
+
+def test_richardson_not_swept_in_float32():
+    s32 = sweep.run_sweep("exp", dtype="float32", methods=[("central", 2), ("richardson", None)])
+    assert [r["method"] for r in s32["table"]] == ["central"]
+
+
 def test_values_are_the_stencil_applied_by_hand():
     # the forward difference of exp at 1 with h = 2^-20, computed here from its definition
     r = sweep.run_sweep("exp", methods=[("forward", 1)], hmin=2.0**-20, hmax=2.0**-19, per_decade=1)
