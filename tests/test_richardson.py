@@ -275,3 +275,39 @@ def test_polynomials_exact_to_rounding(coeffs, x):
     err = float(abs(mp.mpf(r.value) - exact))
     scale = max(1.0, float(np.sum(np.abs(coeffs))) * max(1.0, abs(x)) ** 7)
     assert err <= 1e-12 * scale
+
+
+def test_hessian_rosenbrock_against_scipy():
+    optimize = pytest.importorskip("scipy.optimize")
+    x = np.array([1.3, 0.7, -0.8, 1.9, 1.2])
+    H = optimize.rosen_hess(x)
+    r = fdkit.hessian(rosen, x, method="richardson", full_output=True)
+    np.testing.assert_array_equal(r.value, r.value.T)
+    assert r.value.shape == r.error.shape == r.level.shape == (5, 5)
+    assert np.max(np.abs(r.value - H) / np.maximum(1.0, np.abs(H))) <= 1e-10
+    assert np.all(np.abs(r.value - H) <= r.error)
+    central = fdkit.hessian(rosen, x)  # the one-step O(h^2) Hessian is 1000x less accurate
+    assert np.max(np.abs(central - H)) > 100 * np.max(np.abs(r.value - H))
+    plain = fdkit.hessian(rosen.py_func, x, method="richardson")
+    np.testing.assert_allclose(plain, H, rtol=1e-10, atol=1e-9)
+
+
+def test_hessian_mixed_scales():
+    """exp(a) sin(b) + a log(c) at c = 1e6: the c-column needs the relative sequence."""
+    v = np.array([0.3, 1.1, 1e6])
+    r = fdkit.hessian(lambda w: np.exp(w[0]) * np.sin(w[1]) + np.log(w[2]) * w[0], v,
+                      method="richardson", full_output=True)
+    e, s, c = mp.exp(mp.mpf(0.3)), mp.sin(mp.mpf(1.1)), mp.cos(mp.mpf(1.1))
+    exact = [[e * s, e * c, mp.mpf(1) / 10**6], [e * c, -e * s, 0], [mp.mpf(1) / 10**6, 0, -mp.mpf(0.3) / 10**12]]
+    for i in range(3):
+        for j in range(3):
+            err = float(abs(mp.mpf(r.value[i, j]) - exact[i][j]))
+            assert err <= r.error[i, j]
+            assert err <= 1e-10 * max(float(abs(exact[i][j])), 1e-300) or err <= 1e-14
+
+
+def test_hessian_method_check():
+    with pytest.raises(ValueError, match="hessian supports method='central' or 'richardson'"):
+        fdkit.hessian(rosen, np.ones(3), method="forward")
+    with pytest.raises(ValueError, match="unknown method 'centre'"):
+        fdkit.hessian(rosen, np.ones(3), method="centre")
