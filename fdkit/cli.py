@@ -98,8 +98,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
                         "default_h_at_x=1": fdkit.optimal_step(method, 1.0, order=p, n=n),
                     }
                 )
+    from .steps import RICHARDSON
+
     if args.json:
-        print(json.dumps({"fdkit": fdkit.__version__, "machine": _machine(), "stencils": rows}, indent=2))
+        print(json.dumps({"fdkit": fdkit.__version__, "machine": _machine(), "stencils": rows,
+                          "richardson_policy": RICHARDSON}, indent=2))
         return 0
     print(f"fdkit {fdkit.__version__}")
     for k, v in _machine().items():
@@ -112,6 +115,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
             pairs = "Im f(x + i h) / h"
         print(f"  {r['method']:9s} {r['n']:1d} {r['order']:2d}  {r['default_h_at_x=1']:15.3e}  {r['evaluations_per_point']:7d}  {pairs}")
     print(f"\n  eps = {np.finfo(float).eps:.3e}; default h = eps^(1/(p+n)) * max(1, |x|), complex 1e-20 * max(1, |x|)")
+    print("  richardson (adaptive, n = 1, 2): central differences at h0 / 2^k extrapolated to h = 0; policy "
+          + ", ".join(f"{k}={v:g}" for k, v in RICHARDSON.items()))
     return 0
 
 

@@ -56,7 +56,8 @@ def test_report_quick_writes_a_self_contained_page(tmp_path):
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "http://" not in page and "https://" not in page  # nothing to fetch: works offline
     assert page.count("data:image/png;base64,") >= 10
-    for text in ("truncation", "rounding", "1 + N", "Optimal step per method", "numba", "extrapolation"):
+    for text in ("truncation", "rounding", "1 + N", "Optimal step per method", "numba", "extrapolation",
+                 "richardson (adaptive; h = first step)"):
         assert text in page
     assert (out / "bench" / "bench.csv").exists() and (out / "sweep" / "sweep.csv").exists()
     leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp")]
