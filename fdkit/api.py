@@ -111,7 +111,7 @@ def _private_copy(x, what: str) -> np.ndarray:
     return xw
 
 
-def _warn_nonfinite(value, what: str) -> None:
+def _warn_nonfinite(value, what: str, stacklevel: int = 3) -> None:
     value = np.asarray(value)
     bad = K.count_nonfinite(value)
     if bad:
@@ -119,7 +119,7 @@ def _warn_nonfinite(value, what: str) -> None:
             f"{what}: f returned NaN or inf at or near x ({bad} of {value.size} entries of the result are "
             "not finite); check f at x, or a smaller h if f is undefined nearby",
             RuntimeWarning,
-            stacklevel=3,  # _warn_nonfinite -> public function -> the caller
+            stacklevel=stacklevel,  # 3: _warn_nonfinite -> public function -> the caller
         )
 
 
@@ -273,7 +273,7 @@ def _derivative_richardson(f, xa, xflat, h, n, parallel, full_output):
     else:
         nfev = _py_kernel(K.deriv_richardson, checked_scalar_f(f, "derivative"), *args)
     value = out.reshape(xa.shape)
-    _warn_nonfinite(value, "derivative")
+    _warn_nonfinite(value, "derivative", 4)  # one frame deeper than the public function
     value = float(value) if xa.ndim == 0 else value
     if full_output:
         shape = xa.shape
@@ -314,7 +314,7 @@ def _gradient_richardson(f, xw, h, parallel, full_output):
         nfev = run_jitted(kern, f, args, _array_type(types.float64, xw.ndim), "scalar", "gradient")
     else:
         nfev = _py_kernel(K.grad_richardson, checked_scalar_f(f, "gradient"), *args)
-    _warn_nonfinite(out, "gradient")
+    _warn_nonfinite(out, "gradient", 4)
     shape = xw.shape
     value = out.reshape(shape) if xw.ndim else float(out[0])
     if full_output:

@@ -256,9 +256,13 @@ def test_bad_input():
 
 
 def test_nonfinite_result_warns():
-    with pytest.warns(RuntimeWarning, match="NaN or inf"):
+    with pytest.warns(RuntimeWarning, match="NaN or inf") as rec:
         r = fdkit.derivative(lambda t: np.log(t) if t > 0 else np.nan, 0.0, method="richardson", full_output=True)
     assert np.isnan(r.value) and r.error == np.inf and r.level == -1
+    assert rec[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(RuntimeWarning, match="NaN or inf") as rec:
+        fdkit.gradient(lambda w: np.nan, np.ones(2), method="richardson")
+    assert rec[0].filename == __file__
 
 
 @settings(max_examples=40, deadline=None)
