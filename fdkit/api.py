@@ -259,8 +259,13 @@ def derivative(
     return value
 
 
-def _shaped(a, shape):
-    return a.reshape(shape) if len(shape) else a.reshape(())[()]
+def _rich_result(value, err, hch, lev, shape: tuple, nfev, n: int) -> DerivativeResult:
+    """A richardson run's result: error, step and level in the value's shape (scalars for a 0-d x)."""
+    if shape:
+        e, hc, lv = err.reshape(shape), hch.reshape(shape), lev.reshape(shape)
+    else:
+        e, hc, lv = float(err.flat[0]), float(hch.flat[0]), int(lev.flat[0])
+    return DerivativeResult(value, hc, int(nfev), "richardson", None, n, e, lv)
 
 
 def _derivative_richardson(f, xa, xflat, h, n, parallel, full_output):
@@ -276,11 +281,7 @@ def _derivative_richardson(f, xa, xflat, h, n, parallel, full_output):
     _warn_nonfinite(value, "derivative", 4)  # one frame deeper than the public function
     value = float(value) if xa.ndim == 0 else value
     if full_output:
-        shape = xa.shape
-        e, hc, lv = _shaped(err, shape), _shaped(hch, shape), _shaped(lev, shape)
-        if not shape:
-            e, hc, lv = float(e), float(hc), int(lv)
-        return DerivativeResult(value, hc, int(nfev), "richardson", None, n, e, lv)
+        return _rich_result(value, err, hch, lev, xa.shape, nfev, n)
     return value
 
 
@@ -318,10 +319,7 @@ def _gradient_richardson(f, xw, h, parallel, full_output):
     shape = xw.shape
     value = out.reshape(shape) if xw.ndim else float(out[0])
     if full_output:
-        e, hc, lv = _shaped(err, shape), _shaped(hch, shape), _shaped(lev, shape)
-        if not shape:
-            e, hc, lv = float(e), float(hc), int(lv)
-        return DerivativeResult(value, hc, int(nfev), "richardson", None, 1, e, lv)
+        return _rich_result(value, err, hch, lev, shape, nfev, 1)
     return value
 
 
@@ -478,7 +476,7 @@ def jacobian(
         jac, err, hch, lev, nfev = res
         _warn_nonfinite(jac, "jacobian")
         if full_output:
-            return DerivativeResult(jac, hch, int(nfev), "richardson", None, 1, err, lev)
+            return _rich_result(jac, err, hch, lev, jac.shape, nfev, 1)
         return jac
     hvec, rel = _steps(h, st, xw)
     cs = st.method == "complex"
@@ -568,7 +566,7 @@ def hessian(
             nfev = _py_kernel(K.hess_richardson, checked_scalar_f(f, "hessian"), *args)
         _warn_nonfinite(out, "hessian")
         if full_output:
-            return DerivativeResult(out, hch, int(nfev), "richardson", None, 2, err, lev)
+            return _rich_result(out, err, hch, lev, out.shape, nfev, 2)
         return out
     hvec, rel = _steps(h, st, xw)
     out = np.empty((xw.size, xw.size))
