@@ -574,7 +574,7 @@ def hessian(
         argtype = _array_type(types.float64, xw.ndim)
         nfev = run_jitted(K.hess_central, f, (xw, hvec, rel, out), argtype, "scalar", "hessian")
     else:
-        nfev = K.hess_central.py_func(checked_scalar_f(f, "hessian"), xw, hvec, rel, out)
+        nfev = python_kernel(K.hess_central)(checked_scalar_f(f, "hessian"), xw, hvec, rel, out)
     _warn_nonfinite(out, "hessian")
     if full_output:
         return DerivativeResult(out, _h_used(hvec, rel, xw), int(nfev), "central", 2, 2)

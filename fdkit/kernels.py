@@ -332,6 +332,39 @@ def jac_complex(f, x, h, rel):
 
 
 @jit
+def _hess_diag(f, xw, flat, i, hi, f0):
+    """``(f(x + hi e_i) - 2 f(x) + f(x - hi e_i)) / hi**2`` (f0 = f(x)) and the larger |f| of the
+    two new points; xw is perturbed through flat and restored exactly.  2 evaluations."""
+    xi = flat[i]
+    flat[i] = xi + hi
+    fp = f(xw)
+    flat[i] = xi - hi
+    fm = f(xw)
+    flat[i] = xi
+    return ((fp - f0) + (fm - f0)) / (hi * hi), max(abs(fp), abs(fm))
+
+
+@jit
+def _hess_cross(f, xw, flat, i, j, hi, hj):
+    """The four-point formula ``(f(++) - f(+-) - f(-+) + f(--)) / (4 hi hj)`` in (x_i, x_j) and
+    the largest |f| of its points; xw restored exactly.  4 evaluations."""
+    xi = flat[i]
+    xj = flat[j]
+    flat[i] = xi + hi
+    flat[j] = xj + hj
+    fpp = f(xw)
+    flat[j] = xj - hj
+    fpm = f(xw)
+    flat[i] = xi - hi
+    fmm = f(xw)
+    flat[j] = xj + hj
+    fmp = f(xw)
+    flat[i] = xi
+    flat[j] = xj
+    return ((fpp - fpm) - (fmp - fmm)) / (4.0 * hi * hj), max(abs(fpp), abs(fpm), abs(fmm), abs(fmp))
+
+
+@jit
 def hess_central(f, xw, h, rel, out):
     """Hessian (N, N) of a scalar f by central differences, exactly symmetric.
 
@@ -349,31 +382,11 @@ def hess_central(f, xw, h, rel, out):
     f0 = f(xw)
     cnt = 1
     for i in range(n):
-        xi = flat[i]
-        hi = hh[i]
-        flat[i] = xi + hi
-        fp = f(xw)
-        flat[i] = xi - hi
-        fm = f(xw)
-        flat[i] = xi
+        out[i, i] = _hess_diag(f, xw, flat, i, hh[i], f0)[0]
         cnt += 2
-        out[i, i] = ((fp - f0) + (fm - f0)) / (hi * hi)
         for j in range(i):
-            xj = flat[j]
-            hj = hh[j]
-            flat[i] = xi + hi
-            flat[j] = xj + hj
-            fpp = f(xw)
-            flat[j] = xj - hj
-            fpm = f(xw)
-            flat[i] = xi - hi
-            fmm = f(xw)
-            flat[j] = xj + hj
-            fmp = f(xw)
-            flat[i] = xi
-            flat[j] = xj
+            v = _hess_cross(f, xw, flat, i, j, hh[i], hh[j])[0]
             cnt += 4
-            v = ((fpp - fpm) - (fmp - fmm)) / (4.0 * hi * hj)
             out[i, j] = v
             out[j, i] = v
     return cnt
@@ -775,31 +788,15 @@ def _rich_hess_entry(f, xw, flat, i, j, f0, h, userh, T, t):
             if hi == 0.0 or hj == 0.0:
                 break
             if i == j:
-                flat[i] = xi + hi
-                fp = f(xw)
-                flat[i] = xi - hi
-                fm = f(xw)
-                flat[i] = xi
+                d, fnew = _hess_diag(f, xw, flat, i, hi, f0)
                 cnt += 2
-                d = ((fp - f0) + (fm - f0)) / (hi * hi)
-                fmax = max(fmax, abs(fp), abs(fm))
+                fmax = max(fmax, fnew)
                 rnd = _R_RC * 4.0 * _EPS * fmax / (hi * hi)
                 scale = hi
             else:
-                flat[i] = xi + hi
-                flat[j] = xj + hj
-                fpp = f(xw)
-                flat[j] = xj - hj
-                fpm = f(xw)
-                flat[i] = xi - hi
-                fmm = f(xw)
-                flat[j] = xj + hj
-                fmp = f(xw)
-                flat[i] = xi
-                flat[j] = xj
+                d, fnew = _hess_cross(f, xw, flat, i, j, hi, hj)
                 cnt += 4
-                d = ((fpp - fpm) - (fmp - fmm)) / (4.0 * hi * hj)
-                fmax = max(fmax, abs(fpp), abs(fpm), abs(fmm), abs(fmp))
+                fmax = max(fmax, fnew)
                 rnd = _R_RC * _EPS * fmax / (hi * hj)
                 scale = np.sqrt(hi * hj)
             if not np.isfinite(d):
