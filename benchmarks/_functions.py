@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from fdkit.problems import rosen, rosen_np  # noqa: F401  (the benchmarks' Rosenbrock)
+from fdkit.study.problems import rosen, rosen_np  # noqa: F401  (the benchmarks' Rosenbrock)
 
 
 @numba.njit

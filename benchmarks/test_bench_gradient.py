@@ -10,7 +10,7 @@ import pytest
 
 import fdkit
 
-from fdkit.problems import rosen_grad_np as _rosen_der  # closed form, checked against scipy in tests
+from fdkit.study.problems import rosen_grad_np as _rosen_der  # closed form, checked against scipy in tests
 
 from _functions import rosen, rosen_floor, rosen_np, start
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import fdkit
-from fdkit import harness
-from fdkit.problems import get_problem
+from fdkit.study import harness
+from fdkit.study.problems import get_problem
 
 PROBLEMS = os.environ.get("FDKIT_BENCH_PROBLEMS", "mlp,rosenbrock").split(",")
 SIZES = [int(s) for s in os.environ.get("FDKIT_BENCH_SIZES", "10,100,1000,10000").split(",")]

@@ -7,7 +7,8 @@ into fdkit's kernels; a plain Python callable works too, slower.
 
 from ._result import DerivativeResult, GradientCheck
 from .api import check_gradient, derivative, gradient, hessian, jacobian
-from .stencils import METHODS, get_stencil
+from .methods import METHODS
+from .stencils import get_stencil
 from .steps import optimal_step
 
 __version__ = "0.1.0"

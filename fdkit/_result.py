@@ -20,7 +20,8 @@ class DerivativeResult:
         ``method='richardson'``: the step of the tableau entry chosen, per element.
     nfev : int
         Evaluations of f actually made, counted where f is called (for an elementwise
-        derivative, one per point per stencil point).
+        derivative, one per point per stencil point), including the one probe of a plain f
+        at x that tells fdkit its result's dtype (reused where the stencil needs f(x)).
     method : str
         The method used.
     order : int or None
@@ -34,6 +35,11 @@ class DerivativeResult:
     level : int or ndarray or None
         ``method='richardson'`` only: the tableau level j chosen per element (the terms
         h^2 .. h^2j eliminated); -1 where no estimate was found.
+    precision : str
+        The working precision the steps (and Richardson's rounding floor) were sized for: the
+        coarser of x's dtype and the dtype of f's result ('float64', 'float32', 'float16').
+        The value itself has x's dtype: a float64 x with an f that returns float32 gives
+        float64 values computed with float32-sized steps.
     """
 
     value: float | np.ndarray
@@ -44,6 +50,7 @@ class DerivativeResult:
     n: int = 1
     error: float | np.ndarray | None = None
     level: int | np.ndarray | None = None
+    precision: str = "float64"
 
 
 @dataclass(frozen=True)

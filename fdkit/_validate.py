@@ -9,9 +9,6 @@ import numbers
 
 import numpy as np
 
-EPS = float(np.finfo(np.float64).eps)
-
-
 def check_callable(f, what: str) -> None:
     if not callable(f):
         raise TypeError(f"{what} needs a callable f (a function or a numba @njit function), got {type(f).__name__} {f!r}")
@@ -73,27 +70,31 @@ def check_h(h, x_shape: tuple, name: str = "h") -> np.ndarray:
     return np.ascontiguousarray(hb).reshape(-1)
 
 
-def warn_tiny_h(hvec: np.ndarray, xflat: np.ndarray, stacklevel: int) -> None:
-    """ValueError when a step vanishes next to x ((x + h) - x == 0); RuntimeWarning when it is
-    below eps * max(1, |x|) (legal, but the difference is then all rounding)."""
+def warn_tiny_h(hvec: np.ndarray, xflat: np.ndarray, dtype, stacklevel: int) -> None:
+    """ValueError when a step vanishes next to x (``(x + h) - x == 0`` in x's precision);
+    RuntimeWarning when it is below eps * max(1, |x|) with the eps of the working precision
+    ``dtype`` (legal, but the difference then keeps no bits of f's change: all rounding)."""
     import warnings
 
-    vanished = (xflat + hvec) - xflat == 0.0
+    eps = float(np.finfo(dtype).eps)
+    with np.errstate(over="ignore"):
+        vanished = (xflat + hvec).astype(xflat.dtype) - xflat == 0.0
     if vanished.any():
         i = int(np.argmax(vanished))
         hv, xv = float(hvec[i if hvec.size > 1 else 0]), float(xflat[i])
         raise ValueError(
-            f"h={hv:g} vanishes next to x={xv:g}: (x + h) - x == 0 in float64; use h=None for the "
+            f"h={hv:g} vanishes next to x={xv:g}: (x + h) - x == 0 in {xflat.dtype}; use h=None for the "
             "default step, a larger h, or method='complex'"
         )
-    small = hvec < EPS * np.maximum(1.0, np.abs(xflat))
+    small = hvec < eps * np.maximum(1.0, np.abs(xflat))
     if small.any():
         i = int(np.argmax(small))
         hv = float(hvec[i if hvec.size > 1 else 0])
         xv = float(xflat[i])
         warnings.warn(
-            f"h={hv:g} is below eps*max(1, |x|)={EPS * max(1.0, abs(xv)):g} at x={xv:g}: the difference "
-            "is dominated by rounding; use h=None for the default step or method='complex'",
+            f"h={hv:g} is below eps*max(1, |x|)={eps * max(1.0, abs(xv)):g} at x={xv:g} in the working "
+            f"precision {np.dtype(dtype)}: the difference is dominated by rounding; use h=None for the "
+            "default step or method='complex'",
             RuntimeWarning,
             stacklevel=stacklevel,
         )

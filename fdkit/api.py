@@ -1,78 +1,52 @@
-"""Public API: validate -> kernel -> reshape -> result.
+"""Public API: validate -> plan (working precision, steps) -> engine -> reshape -> result.
 
 Order of work in every function: type checks (TypeError) -> value checks (ValueError) ->
-f checked (a jitted f by compiling it for the argument type, no evaluation spent; a plain f
-on the evaluations the stencil makes anyway) -> kernel -> reshape -> result.
+the working precision (a jitted f by compiling it for x's type, no evaluation spent; a plain f
+by one probe at x, counted in nfev and reused where the stencil needs f(x)) -> steps ->
+engine (:mod:`fdkit.engine`) -> reshape -> result.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
 from numba import types
 from numpy.typing import ArrayLike, NDArray
 
-from . import kernels as K
-from ._callable import checked_array_f, checked_scalar_f, deriv_numpy, is_jitted, python_kernel, run_jitted
 from ._result import DerivativeResult, GradientCheck
 from ._validate import as_real_array, check_callable, check_flag, check_h, raise_nonfinite_x, warn_tiny_h
-from .stencils import Stencil, check_method, get_stencil
-from .steps import step_factor
+from .engine import kernels as K
+from .engine import richardson as R
+from .engine.evaluate import elementwise_caller, stencil_derivative
+from .engine.runner import array_f, as_scalar, fname, is_jitted, jitted_result, probe, python_kernel, run, scalar_f
+from .methods import check_method
+from .stencils import Stencil, get_stencil
+from .steps import eps_of, richardson_retry, step_factor, working_dtype
 
 __all__ = ["derivative", "gradient", "jacobian", "hessian", "check_gradient"]
 
 Method = Literal["forward", "backward", "central", "complex", "richardson"]
 
-_STENCILS: dict = {}
-_DEFAULT_H: dict = {}
 _ARRAY_TYPES: dict = {}
-# stacklevel for warnings raised two frames below the public function (helper -> _steps -> api -> user)
-_SL = 4
+_NUMBA_FLOAT = {np.dtype(np.float64): types.float64, np.dtype(np.float32): types.float32}
+_NUMBA_COMPLEX = {np.dtype(np.float64): types.complex128, np.dtype(np.float32): types.complex64}
 
 
-def _stencil(method, order, n) -> Stencil:
-    try:
-        st = _STENCILS.get((method, order, n))
-    except TypeError:  # unhashable method/order: let get_stencil say what is wrong
-        st = None
-    if st is None:
-        st = get_stencil(method, order, n)
-        _STENCILS[(method, order, n)] = st
-        _DEFAULT_H[st] = np.array([step_factor(st.method, st.order, st.n)])
-    return st
-
-
-def _method(method, order, n) -> Stencil | None:
-    """The stencil of a fixed method, or None for 'richardson' (n = 1 or 2, no order)."""
-    if isinstance(method, str) and check_method(method, adaptive=True) == "richardson":
+def _stencil(method, order, n, what: str) -> Stencil | None:
+    """The stencil of a fixed method, or None for an adaptive one (n = 1 or 2, no order)."""
+    m = check_method(method, what)
+    if m.adaptive:
         get_stencil("central", None, n)  # the same n rules (and messages) as central
         if order is not None:
             raise ValueError(
-                f"order={order!r} is not used by method='richardson': it raises the order itself, "
+                f"order={order!r} is not used by method={method!r}: it raises the order itself, "
                 "per element, until its error estimate stops falling; leave order=None"
             )
         return None
-    return _stencil(method, order, n)
-
-
-def _rich_steps(h, x: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(first steps, user-given?) for method='richardson': the user's h is the first (largest)
-    step of a single sequence; without one the policy of :data:`fdkit.steps.RICHARDSON` runs."""
-    if h is None:
-        return np.zeros(1), False
-    return check_h(h, x.shape), True
-
-
-def _rich_outputs(size: int):
-    return np.empty(size), np.empty(size), np.empty(size), np.empty(size, dtype=np.int64)
-
-
-def _py_kernel(kernel, *args):
-    """A kernel's Python twin for a plain f, with numba's float semantics (no warnings)."""
-    with np.errstate(all="ignore"):
-        return python_kernel(kernel)(*args)
+    return get_stencil(method, order, n)
 
 
 def _array_type(dtype, ndim: int):
@@ -83,37 +57,93 @@ def _array_type(dtype, ndim: int):
     return t
 
 
-def _steps(h, st: Stencil, x: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(h vector, relative?) for the kernels: the default steps are relative to max(1, |x|)."""
+@dataclass
+class _Plan:
+    """What one call works with: x in its own precision, the working precision, and f ready to
+    run (the user's jitted f, or a plain f wrapped so that each value is checked)."""
+
+    what: str
+    x: np.ndarray  # C-contiguous, x's dtype (integers -> float64); only read by the kernels
+    wd: np.dtype  # working precision: the coarser of x's dtype and f's result dtype
+    f: Callable  # the jitted f, or the checking wrapper of a plain f
+    jitted: bool
+    f0: object = None  # a plain f's probe value at x (a float, or a flat float64 array)
+    nprobe: int = 0  # evaluations spent on the probe
+    parallel: bool = False
+
+    @property
+    def eps(self) -> float:
+        return eps_of(self.wd)
+
+    def result(self, value, nfev, **kw) -> DerivativeResult:
+        return DerivativeResult(value=value, nfev=int(nfev), precision=self.wd.name, **kw)
+
+
+def _x_dtype(xa: np.ndarray) -> np.dtype:
+    """x's precision: float64, float32 or float16 as given; integers (and longdouble) -> float64."""
+    d = xa.dtype
+    return d if d.kind == "f" and d.itemsize <= 8 else np.dtype(np.float64)
+
+
+def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True) -> _Plan:
+    """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
+    xa = as_real_array(x)
+    xd = _x_dtype(xa)
+    xk = np.array(xa, dtype=xd, order="C") if copy else np.asarray(xa, dtype=xd, order="C")
+    if K.count_nonfinite(xk):
+        raise_nonfinite_x(xa)
+    expect = "array" if what == "jacobian" else "scalar"
+    if is_jitted(f):
+        if xd not in _NUMBA_FLOAT:
+            raise TypeError(f"{what}: numba computes in float32 or float64, not {xd}; pass x as float32 "
+                            "(or use a plain Python f, which fdkit runs in float16 too)")
+        scalar = (_NUMBA_COMPLEX if complex_step else _NUMBA_FLOAT)[xd]
+        argtype = scalar if what == "derivative" else _array_type(scalar, xk.ndim)
+        rd = jitted_result(f, argtype, expect, what, complex_step)
+        return _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel)
+    if parallel:
+        warnings.warn(f"{what}: parallel=True runs serially for a plain Python f ({fname(f)}): threads cannot "
+                      "run Python code in parallel; use a numba @njit f for threads", RuntimeWarning, stacklevel=4)
+    if what == "derivative":
+        x0 = xk.reshape(-1)[0] if xk.size else xd.type(0)
+        r0, rd = probe(f, x0, what)
+        f0 = as_scalar(r0, what, fname(f)) if xk.size else None
+        g = scalar_f(f, what, complex_step)
+    elif what == "jacobian":
+        g = array_f(f, what, complex_step)
+        r0, rd = probe(f, xk.copy(), what)
+        f0 = array_f(lambda v: r0, what)(None)
+    else:
+        g = scalar_f(f, what, complex_step)
+        r0, rd = probe(f, xk.copy(), what)
+        f0 = as_scalar(r0, what, fname(f))
+    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0)
+
+
+def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
+    """(h vector, relative?) for the kernels: the default steps are relative to max(1, |x|),
+    sized for the working precision; a user h is checked in it."""
     if h is None:
-        return _DEFAULT_H[st], True
-    hv = check_h(h, x.shape)
+        return np.array([step_factor(st.method, st.order, n, plan.wd)]), True
+    hv = check_h(h, plan.x.shape)
     if st.method != "complex":
-        warn_tiny_h(hv, x.reshape(-1), stacklevel=_SL)
+        warn_tiny_h(hv, plan.x.reshape(-1), plan.wd, stacklevel=4)
     return hv, False
 
 
 def _h_used(hvec: np.ndarray, rel: bool, x: np.ndarray):
     """The nominal steps, in x's shape (a float for a 0-d x)."""
+    xa = np.abs(x.astype(np.float64))
     if rel:
-        h = hvec[0] * np.maximum(1.0, np.abs(x))
+        h = hvec[0] * np.maximum(1.0, xa)
     else:
-        h = np.broadcast_to(hvec, (x.size,)).reshape(x.shape).copy() if hvec.size > 1 or x.ndim else np.array(hvec[0])
+        h = hvec.reshape(x.shape).copy() if hvec.size > 1 else np.full(x.shape, hvec[0])
     return float(h) if np.ndim(h) == 0 else h
-
-
-def _private_copy(x, what: str) -> np.ndarray:
-    """A C-contiguous float64 copy of x that the kernels may perturb; the caller's x is never touched."""
-    xa = as_real_array(x)
-    xw = np.array(xa, dtype=np.float64, order="C")
-    if K.count_nonfinite(xw):
-        raise_nonfinite_x(xa)
-    return xw
 
 
 def _warn_nonfinite(value, what: str, stacklevel: int = 3) -> None:
     value = np.asarray(value)
-    bad = K.count_nonfinite(value)
+    bad = K.count_nonfinite(value) if value.dtype.kind == "f" and value.dtype.itemsize >= 4 else int((~np.isfinite(value)).sum())
     if bad:
         warnings.warn(
             f"{what}: f returned NaN or inf at or near x ({bad} of {value.size} entries of the result are "
@@ -121,6 +151,41 @@ def _warn_nonfinite(value, what: str, stacklevel: int = 3) -> None:
             RuntimeWarning,
             stacklevel=stacklevel,  # 3: _warn_nonfinite -> public function -> the caller
         )
+
+
+def _shaped(out: np.ndarray, plan: _Plan):
+    """A flat result in x's shape and dtype (a float for a 0-d x)."""
+    v = out.reshape(plan.x.shape).astype(plan.x.dtype, copy=False)
+    return float(v) if plan.x.ndim == 0 else v
+
+
+def _rich(h, plan: _Plan, shape: tuple):
+    """(first steps, user-given?, eps, retry, value, error, step, level arrays of shape) for
+    method='richardson': the user's h is the first (largest) step of a single sequence; without
+    one the policy of :data:`fdkit.steps.RICHARDSON` runs."""
+    if h is None:
+        hvec, userh = np.zeros(1), False
+    else:
+        hvec, userh = check_h(h, plan.x.shape), True
+    outs = (np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64))
+    return (hvec, userh, plan.eps, richardson_retry(plan.wd)), outs
+
+
+def _rich_result(plan: _Plan, value, outs, nfev, n: int, shape: tuple | None = None) -> DerivativeResult:
+    """A richardson run's result: error, step and level in the value's shape (scalars for a 0-d x)."""
+    _, err, hch, lev = outs
+    shape = plan.x.shape if shape is None else shape
+    if shape:
+        e, hc, lv = err.reshape(shape), hch.reshape(shape), lev.reshape(shape)
+    else:
+        e, hc, lv = float(err.flat[0]), float(hch.flat[0]), int(lev.flat[0])
+    return plan.result(value, nfev, h=hc, method="richardson", order=None, n=n, error=e, level=lv)
+
+
+def _prep_from_probe(plan: _Plan, st_offsets) -> Callable:
+    """For a plain f: a prep that serves f(x) from the probe instead of evaluating it again."""
+    f0 = plan.f0 if 0.0 in tuple(st_offsets) else 0.0
+    return lambda f, args: (f0, 0)
 
 
 def derivative(
@@ -133,7 +198,7 @@ def derivative(
     n: int = 1,
     parallel: bool = False,
     full_output: bool = False,
-) -> float | NDArray[np.float64] | DerivativeResult:
+) -> float | NDArray[np.floating] | DerivativeResult:
     """Elementwise n-th derivative of a scalar function f: R -> R at every point of x.
 
     Parameters
@@ -225,101 +290,33 @@ def derivative(
     True
     """
     check_callable(f, "derivative")
-    st = _method(method, order, n)
+    st = _stencil(method, order, n, "derivative")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
-    xa = as_real_array(x)
-    xf = np.asarray(xa, dtype=np.float64, order="C")  # only read, never written
-    xflat = xf.reshape(-1)
-    if K.count_nonfinite(xflat):
-        raise_nonfinite_x(xa)
+    cs = st is not None and st.method == "complex"
+    plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False)
+    xflat = plan.x.reshape(-1)
     if st is None:
-        return _derivative_richardson(f, xa, xflat, h, int(n), parallel, full_output)
-    hvec, rel = _steps(h, st, xf)
-    cs = st.method == "complex"
-    if is_jitted(f):
-        out = np.empty(xflat.size)
-        argtype = types.complex128 if cs else types.float64
-        if cs:
-            kern = K.deriv_complex_par if parallel else K.deriv_complex
-            args = (xflat, hvec, rel, out)
-        else:
-            kern = K.deriv_stencil_par if parallel else K.deriv_stencil
-            args = (xflat, hvec, rel, st.offsets_t, st.weights_t, st.n, out)
-        nfev = run_jitted(kern, f, args, argtype, "scalar", "derivative", cs)
-        value = out.reshape(xa.shape)
+        common, outs = _rich(h, plan, (xflat.size,))
+        args = (xflat, *common[:2], int(n), *common[2:], *outs)
+        nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
+        value = _shaped(outs[0], plan)
+        _warn_nonfinite(value, "derivative")
+        return _rich_result(plan, value, outs, nfev, int(n)) if full_output else value
+    hvec, rel = _steps(h, st, plan, st.n)
+    out = np.empty(xflat.size, dtype=plan.x.dtype)
+    if plan.jitted:
+        args = (xflat, hvec, rel, st.offsets_t, st.weights_t, st.n, out)
+        nfev = run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, parallel=parallel)
     else:
-        hb = hvec[0] if hvec.size == 1 else hvec.reshape(xa.shape)
-        value, nfev = deriv_numpy(f, xf, hb, rel, st)
+        call, counter = elementwise_caller(plan.f, f, "derivative", cs)
+        hx = hvec[0] * np.maximum(1.0, np.abs(xflat)) if rel else hvec
+        out[...] = stencil_derivative(call, xflat, hx, st, plan.x.dtype)[0]
+        nfev = counter[0] + plan.nprobe
+    value = _shaped(out, plan)
     _warn_nonfinite(value, "derivative")
-    if xa.ndim == 0:
-        value = float(value)
     if full_output:
-        return DerivativeResult(value, _h_used(hvec, rel, xf), int(nfev), st.method, st.order, st.n)
-    return value
-
-
-def _rich_result(value, err, hch, lev, shape: tuple, nfev, n: int) -> DerivativeResult:
-    """A richardson run's result: error, step and level in the value's shape (scalars for a 0-d x)."""
-    if shape:
-        e, hc, lv = err.reshape(shape), hch.reshape(shape), lev.reshape(shape)
-    else:
-        e, hc, lv = float(err.flat[0]), float(hch.flat[0]), int(lev.flat[0])
-    return DerivativeResult(value, hc, int(nfev), "richardson", None, n, e, lv)
-
-
-def _derivative_richardson(f, xa, xflat, h, n, parallel, full_output):
-    hvec, userh = _rich_steps(h, xflat.reshape(xa.shape))
-    out, err, hch, lev = _rich_outputs(xflat.size)
-    args = (xflat, hvec, userh, n, out, err, hch, lev)
-    if is_jitted(f):
-        kern = K.deriv_richardson_par if parallel else K.deriv_richardson
-        nfev = run_jitted(kern, f, args, types.float64, "scalar", "derivative")
-    else:
-        nfev = _py_kernel(K.deriv_richardson, checked_scalar_f(f, "derivative"), *args)
-    value = out.reshape(xa.shape)
-    _warn_nonfinite(value, "derivative", 4)  # one frame deeper than the public function
-    value = float(value) if xa.ndim == 0 else value
-    if full_output:
-        return _rich_result(value, err, hch, lev, xa.shape, nfev, n)
-    return value
-
-
-def _gradient_kernel(f, xw, hvec, rel, st: Stencil, parallel: bool, what: str):
-    """Run the gradient kernel for (jitted or plain) f on the private copy xw; (flat out, nfev)."""
-    out = np.empty(xw.size)
-    cs = st.method == "complex"
-    if is_jitted(f):
-        argtype = _array_type(types.complex128 if cs else types.float64, xw.ndim)
-        if cs:
-            kern, args = (K.grad_complex_par if parallel else K.grad_complex), (xw, hvec, rel, out)
-        else:
-            kern = K.grad_stencil_par if parallel else K.grad_stencil
-            args = (xw, hvec, rel, st.offsets, st.weights, out)
-        nfev = run_jitted(kern, f, args, argtype, "scalar", what, cs)
-    else:
-        g = checked_scalar_f(f, what, cs)
-        if cs:
-            nfev = K.grad_complex.py_func(g, xw, hvec, rel, out)
-        else:
-            nfev = K.grad_stencil.py_func(g, xw, hvec, rel, st.offsets, st.weights, out)
-    return out, nfev
-
-
-def _gradient_richardson(f, xw, h, parallel, full_output):
-    hvec, userh = _rich_steps(h, xw)
-    out, err, hch, lev = _rich_outputs(xw.size)
-    args = (xw, hvec, userh, out, err, hch, lev)
-    if is_jitted(f):
-        kern = K.grad_richardson_par if parallel else K.grad_richardson
-        nfev = run_jitted(kern, f, args, _array_type(types.float64, xw.ndim), "scalar", "gradient")
-    else:
-        nfev = _py_kernel(K.grad_richardson, checked_scalar_f(f, "gradient"), *args)
-    _warn_nonfinite(out, "gradient", 4)
-    shape = xw.shape
-    value = out.reshape(shape) if xw.ndim else float(out[0])
-    if full_output:
-        return _rich_result(value, err, hch, lev, shape, nfev, 1)
+        return plan.result(value, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=st.n)
     return value
 
 
@@ -332,7 +329,7 @@ def gradient(
     order: int | None = None,
     parallel: bool = False,
     full_output: bool = False,
-) -> float | NDArray[np.float64] | DerivativeResult:
+) -> float | NDArray[np.floating] | DerivativeResult:
     """Gradient of a scalar function f: R^N -> R at x, in x's shape.
 
     Parameters
@@ -398,19 +395,35 @@ def gradient(
     ((2, 2), True)
     """
     check_callable(f, "gradient")
-    st = _method(method, order, 1)
+    st = _stencil(method, order, 1, "gradient")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
-    xw = _private_copy(x, "gradient")
+    plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel)
+    size = plan.x.size
     if st is None:
-        return _gradient_richardson(f, xw, h, parallel, full_output)
-    hvec, rel = _steps(h, st, xw)
-    out, nfev = _gradient_kernel(f, xw, hvec, rel, st, parallel, "gradient")
-    _warn_nonfinite(out, "gradient")
-    value = out.reshape(xw.shape) if xw.ndim else float(out[0])
+        common, outs = _rich(h, plan, (size,))
+        args = (plan.x, *common, *outs)
+        nfev = run(plan.f, K.no_prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
+        value = _shaped(outs[0], plan)
+        _warn_nonfinite(value, "gradient")
+        return _rich_result(plan, value, outs, nfev, 1) if full_output else value
+    hvec, rel = _steps(h, st, plan, 1)
+    out = np.empty(size)
+    args = (plan.x, hvec, rel, st.offsets, st.weights, out)
+    prep = K.grad_prep if plan.jitted else _prep_from_probe(plan, st.offsets)
+    nfev = run(plan.f, prep, K.grad_body, args, size, parallel=parallel) + plan.nprobe
+    value = _shaped(out, plan)
+    _warn_nonfinite(value, "gradient")
     if full_output:
-        return DerivativeResult(value, _h_used(hvec, rel, xw), int(nfev), st.method, st.order, 1)
+        return plan.result(value, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
     return value
+
+
+def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:
+    """A jitted vector f once at x (a copy: f may return its input): the flat f(x) and 1."""
+    xw = plan.x.astype(np.result_type(plan.x.dtype, np.complex64)) if complex_step else plan.x.copy()
+    r = np.ravel(plan.f(xw))
+    return (r.real if complex_step else r).astype(np.float64), 1
 
 
 def jacobian(
@@ -420,8 +433,9 @@ def jacobian(
     method: Method = "central",
     h: float | ArrayLike | None = None,
     order: int | None = None,
+    parallel: bool = False,
     full_output: bool = False,
-) -> NDArray[np.float64] | DerivativeResult:
+) -> NDArray[np.floating] | DerivativeResult:
     """Jacobian of a vector function f: R^N -> R^M at x, of shape (M, N).
 
     Parameters
@@ -463,39 +477,29 @@ def jacobian(
     True
     """
     check_callable(f, "jacobian")
-    st = _method(method, order, 1)
+    st = _stencil(method, order, 1, "jacobian")
+    parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
-    xw = _private_copy(x, "jacobian")
+    cs = st is not None and st.method == "complex"
+    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel)
+    f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
+    size = plan.x.size
+    shape = (f0.size, size)
     if st is None:
-        hvec, userh = _rich_steps(h, xw)
-        if is_jitted(f):
-            argtype = _array_type(types.float64, xw.ndim)
-            res = run_jitted(K.jac_richardson, f, (xw, hvec, userh), argtype, "array", "jacobian")
-        else:
-            res = _py_kernel(K.jac_richardson, checked_array_f(f, "jacobian"), xw, hvec, userh)
-        jac, err, hch, lev, nfev = res
+        common, outs = _rich(h, plan, shape)
+        args = (plan.x, *common, *outs)
+        nfev = run(plan.f, K.no_prep, R.jac_body, args, size, parallel=parallel) + nprobe
+        jac = outs[0].astype(plan.x.dtype, copy=False)
         _warn_nonfinite(jac, "jacobian")
-        if full_output:
-            return _rich_result(jac, err, hch, lev, jac.shape, nfev, 1)
-        return jac
-    hvec, rel = _steps(h, st, xw)
-    cs = st.method == "complex"
-    if is_jitted(f):
-        argtype = _array_type(types.complex128 if cs else types.float64, xw.ndim)
-        if cs:
-            kern, args = K.jac_complex, (xw, hvec, rel)
-        else:
-            kern, args = K.jac_stencil, (xw, hvec, rel, st.offsets, st.weights)
-        jac, nfev = run_jitted(kern, f, args, argtype, "array", "jacobian", cs)
-    else:
-        g = checked_array_f(f, "jacobian", cs)
-        if cs:
-            jac, nfev = K.jac_complex.py_func(g, xw, hvec, rel)
-        else:
-            jac, nfev = K.jac_stencil.py_func(g, xw, hvec, rel, st.offsets, st.weights)
+        return _rich_result(plan, jac, outs, nfev, 1, shape) if full_output else jac
+    hvec, rel = _steps(h, st, plan, 1)
+    jac = np.zeros(shape)
+    args = (plan.x, hvec, rel, st.offsets, st.weights, f0, jac)
+    nfev = run(plan.f, K.no_prep, K.jac_body, args, size, parallel=parallel) + nprobe
+    jac = jac.astype(plan.x.dtype, copy=False)
     _warn_nonfinite(jac, "jacobian")
     if full_output:
-        return DerivativeResult(jac, _h_used(hvec, rel, xw), int(nfev), st.method, st.order, 1)
+        return plan.result(jac, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
     return jac
 
 
@@ -505,8 +509,9 @@ def hessian(
     *,
     method: Literal["central", "richardson"] = "central",
     h: float | ArrayLike | None = None,
+    parallel: bool = False,
     full_output: bool = False,
-) -> NDArray[np.float64] | DerivativeResult:
+) -> NDArray[np.floating] | DerivativeResult:
     """Hessian of a scalar function f: R^N -> R at x: a symmetric (N, N) matrix.
 
     Parameters
@@ -548,37 +553,34 @@ def hessian(
     True
     """
     check_callable(f, "hessian")
-    if isinstance(method, str) and method not in ("central", "richardson"):
-        check_method(method, adaptive=True)  # an unknown name gets the usual message
-        raise ValueError(f"hessian supports method='central' or 'richardson', got method={method!r}")
-    st = _method(method, None, 2)
+    st = _stencil(method, None, 2, "hessian")
+    parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
-    xw = _private_copy(x, "hessian")
+    plan = _plan(f, x, "hessian", parallel=parallel)
+    size = plan.x.size
+    items = K.hess_items(size)
+    out = np.empty((size, size))
     if st is None:
-        hvec, userh = _rich_steps(h, xw)
-        n = xw.size
-        out, err, hch = np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
-        lev = np.empty((n, n), dtype=np.int64)
-        args = (xw, hvec, userh, out, err, hch, lev)
-        if is_jitted(f):
-            nfev = run_jitted(K.hess_richardson, f, args, _array_type(types.float64, xw.ndim), "scalar", "hessian")
-        else:
-            nfev = _py_kernel(K.hess_richardson, checked_scalar_f(f, "hessian"), *args)
-        _warn_nonfinite(out, "hessian")
-        if full_output:
-            return _rich_result(out, err, hch, lev, out.shape, nfev, 2)
-        return out
-    hvec, rel = _steps(h, st, xw)
-    out = np.empty((xw.size, xw.size))
-    if is_jitted(f):
-        argtype = _array_type(types.float64, xw.ndim)
-        nfev = run_jitted(K.hess_central, f, (xw, hvec, rel, out), argtype, "scalar", "hessian")
+        common, outs = _rich(h, plan, (size, size))
+        args = (plan.x, *common, *outs)
+        prep = R.hess_prep if plan.jitted else (lambda g, a: (plan.f0, 0))
+        nfev = run(plan.f, prep, R.hess_body, args, items, parallel=parallel) + plan.nprobe
+        H = outs[0].astype(plan.x.dtype, copy=False)
+        _warn_nonfinite(H, "hessian")
+        return _rich_result(plan, H, outs, nfev, 2, (size, size)) if full_output else H
+    hvec, rel = _steps(h, st, plan, 2)
+    args = (plan.x, hvec, rel, out)
+    if plan.jitted:
+        prep = K.hess_prep
     else:
-        nfev = python_kernel(K.hess_central)(checked_scalar_f(f, "hessian"), xw, hvec, rel, out)
-    _warn_nonfinite(out, "hessian")
+        steps = python_kernel(K.hess_steps)(plan.x, hvec, rel)
+        prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
+    nfev = run(plan.f, prep, K.hess_body, args, items, parallel=parallel) + plan.nprobe
+    H = out.astype(plan.x.dtype, copy=False)
+    _warn_nonfinite(H, "hessian")
     if full_output:
-        return DerivativeResult(out, _h_used(hvec, rel, xw), int(nfev), "central", 2, 2)
-    return out
+        return plan.result(H, nfev, h=_h_used(hvec, rel, plan.x), method="central", order=2, n=2)
+    return H
 
 
 def check_gradient(
@@ -625,7 +627,8 @@ def check_gradient(
         raise TypeError(f"rtol must be a positive float, got {type(rtol).__name__} {rtol!r}")
     if not (rtol > 0 and np.isfinite(rtol)):
         raise ValueError(f"rtol must be positive and finite, got rtol={rtol!r}")
-    xw = _private_copy(x, "check_gradient")
+    xa = as_real_array(x)
+    xw = np.array(xa, dtype=_x_dtype(xa), order="C")
     fd = np.asarray(gradient(f, xw, method=method), dtype=np.float64)
     ga = grad(xw.copy()) if callable(grad) else grad
     ga = as_real_array(ga, "grad").astype(np.float64)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def _machine() -> dict:
-    from fdkit.harness import machine_info
+    from fdkit.study.harness import machine_info
 
     return machine_info()
 
@@ -80,41 +80,51 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import numpy as np
 
     import fdkit
-    from fdkit.stencils import METHODS, get_stencil
+    from fdkit.methods import METHODS
+    from fdkit.stencils import stencils
+    from fdkit.steps import RICHARDSON
 
     rows = []
-    for method, by_n in METHODS.items():
-        for n, orders in by_n.items():
-            for p in orders:
-                s = get_stencil(method, p, n)
-                rows.append(
-                    {
-                        "method": method,
-                        "n": n,
-                        "order": p,
-                        "offsets": [int(o) for o in s.offsets],
-                        "weights": [str(w) for w in s.exact_weights],
-                        "evaluations_per_point": s.nfev_per_point,
-                        "default_h_at_x=1": fdkit.optimal_step(method, 1.0, order=p, n=n),
-                    }
-                )
-    from .steps import RICHARDSON
-
+    for method, n, p, s in stencils():
+        rows.append(
+            {
+                "method": method,
+                "n": n,
+                "order": p,
+                "offsets": ["1j" if isinstance(o, complex) else int(o) for o in s.offsets.tolist()],
+                "weights": [str(w) for w in s.exact_weights],
+                "evaluations_per_point": s.nfev_per_point,
+                "default_h_at_x=1": fdkit.optimal_step(method, 1.0, order=p, n=n),
+                "default_h_at_x=1_float32": fdkit.optimal_step(method, 1.0, order=p, n=n, dtype=np.float32),
+            }
+        )
+    table = [{"method": m.name, "quantities": list(m.quantities), "derivatives": list(m.derivatives),
+              "complex_input": m.complex_input, "adaptive": m.adaptive, "gradient_cost": m.cost,
+              "default_step": m.step_rule, "summary": m.summary} for m in METHODS.values()]
     if args.json:
-        print(json.dumps({"fdkit": fdkit.__version__, "machine": _machine(), "stencils": rows,
+        print(json.dumps({"fdkit": fdkit.__version__, "machine": _machine(), "methods": table, "stencils": rows,
                           "richardson_policy": RICHARDSON}, indent=2))
         return 0
     print(f"fdkit {fdkit.__version__}")
     for k, v in _machine().items():
         print(f"  {k:22s} {v}")
     print()
-    print(f"  {'method':9s} {'n':>1s} {'p':>2s}  {'default h (x=1)':>15s}  {'f evals':>7s}  weights@offsets (units of h)")
+    print(f"  {'method':10s} {'gradient':>12s}  quantities; what it is")
+    for m in table:
+        print(f"  {m['method']:10s} {m['gradient_cost']:>12s}  {', '.join(m['quantities'])}; {m['summary']}")
+    print()
+    print(f"  {'method':9s} {'n':>1s} {'p':>2s}  {'h (x=1) f64':>11s}  {'h (x=1) f32':>11s}  {'f evals':>7s}  "
+          "weights@offsets (units of h)")
     for r in rows:
-        pairs = ", ".join(f"{w}@{o:+d}" for o, w in zip(r["offsets"], r["weights"]))
         if r["method"] == "complex":
             pairs = "Im f(x + i h) / h"
-        print(f"  {r['method']:9s} {r['n']:1d} {r['order']:2d}  {r['default_h_at_x=1']:15.3e}  {r['evaluations_per_point']:7d}  {pairs}")
-    print(f"\n  eps = {np.finfo(float).eps:.3e}; default h = eps^(1/(p+n)) * max(1, |x|), complex 1e-20 * max(1, |x|)")
+        else:
+            pairs = ", ".join(f"{w}@{o:+d}" for o, w in zip(r["offsets"], r["weights"]))
+        print(f"  {r['method']:9s} {r['n']:1d} {r['order']:2d}  {r['default_h_at_x=1']:11.3e}  "
+              f"{r['default_h_at_x=1_float32']:11.3e}  {r['evaluations_per_point']:7d}  {pairs}")
+    print(f"\n  eps = {np.finfo(np.float64).eps:.3e} (float64), {np.finfo(np.float32).eps:.3e} (float32); "
+          "default h = eps^(1/(p+n)) * max(1, |x|) with the eps of the working precision (the coarser of "
+          "x's dtype and f's result dtype), complex 1e-20 * max(1, |x|)")
     print("  richardson (adaptive, n = 1, 2): central differences at h0 / 2^k extrapolated to h = 0; policy "
           + ", ".join(f"{k}={v:g}" for k, v in RICHARDSON.items()))
     return 0
@@ -124,7 +134,7 @@ QUICK_BENCH = dict(problems=["mlp", "rosenbrock"], sizes=[10, 100, 1000], repeat
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from fdkit import harness, report
+    from fdkit.study import harness, report
 
     out = Path(args.out)
     if args.from_json:
@@ -195,7 +205,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import dataclasses
     import math
 
-    from fdkit import report, sweep
+    from fdkit.study import report, sweep
 
     methods = sweep.SWEEP_METHODS
     if args.methods:
@@ -249,7 +259,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from fdkit import report
+    from fdkit.study import report
 
     paths = report.run_report(Path(args.out), quick=args.quick, problems=args.problems, sizes=args.sizes,
                               progress=Progress())
@@ -275,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_cmd_info)
 
-    from fdkit.harness import DEFAULT_SIZES, METHODS
-    from fdkit.problems import PROBLEMS
+    from fdkit.methods import METHODS as TABLE
+    from fdkit.study.harness import DEFAULT_SIZES, METHODS
+    from fdkit.study.problems import PROBLEMS
 
     bench = sub.add_parser(
         "bench",
@@ -305,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmarks/test_bench_problems.py instead of timing")
     bench.set_defaults(func=_cmd_bench)
 
-    from fdkit.harness import QUICK_SIZES
+    from fdkit.study.harness import QUICK_SIZES
 
     sweep = sub.add_parser(
         "sweep",
@@ -321,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--derivative", default=None,
                        help="for a user function: its derivative as module:function, or the reference value f'(x)")
     sweep.add_argument("--x", type=float, default=None, help="the point (each built-in has its own default)")
-    sweep.add_argument("--methods", type=_names("method", ["forward", "backward", "central", "complex", "richardson"]), default=None,
+    sweep.add_argument("--methods", type=_names("method", list(TABLE)), default=None,
                        help="comma-separated subset of forward,backward,central,complex,richardson (default: all; "
                             "richardson's curve is its error against the first step of its sequence, float64 only)")
     sweep.add_argument("--hmin", type=float, default=1e-16, help="smallest step of the grid (default 1e-16)")

@@ -2,8 +2,8 @@
 
 Weights come from Fornberg's recursion (Fornberg 1988) carried out in exact rational
 arithmetic, so a stencil is exact to the last bit before it is rounded once to float64.
-This module owns the one method table of fdkit: every other layer asks it which
-``(method, order, n)`` combinations exist.
+The combinations ``(method, order, n)`` that exist come from the one method table,
+:data:`fdkit.methods.METHODS`.
 
 References
 ----------
@@ -20,18 +20,9 @@ from math import factorial
 
 import numpy as np
 
-__all__ = ["METHODS", "ADAPTIVE_METHODS", "Stencil", "fornberg_weights", "get_stencil", "default_order", "available_orders"]
+from .methods import FIXED, METHODS, check_method
 
-#: method -> derivative order n -> accuracy orders p available.  ``complex`` is the
-#: complex-step method (Squire & Trapp 1998): one evaluation at x + i*h, accuracy 2.
-METHODS: dict[str, dict[int, tuple[int, ...]]] = {
-    "forward": {1: (1, 2), 2: (1, 2)},
-    "backward": {1: (1, 2), 2: (1, 2)},
-    "central": {1: (2, 4, 6), 2: (2, 4, 6)},
-    "complex": {1: (2,)},
-}
-
-_DEFAULT_ORDER = {"forward": 1, "backward": 1, "central": 2, "complex": 2}
+__all__ = ["Stencil", "fornberg_weights", "get_stencil", "default_order", "available_orders", "stencils"]
 
 
 def fornberg_weights(offsets, n: int) -> list[Fraction]:
@@ -97,6 +88,7 @@ class Stencil:
         Method name, accuracy order p (truncation error O(h^p)) and derivative order.
     offsets, weights : ndarray of float64
         Points with a non-zero weight, in units of h (exact small integers) and their weights.
+        The complex step has the one offset 1j (its point is x + i h), a complex array.
     offsets_t, weights_t : tuple of float
         The same as tuples (a fixed length numba can unroll).
     exact_weights : tuple of Fraction
@@ -137,34 +129,22 @@ def _grid(method: str, order: int, n: int) -> list[int]:
     return list(range(-half, half + 1))
 
 
-#: methods that are not one fixed stencil: 'richardson' extrapolates central differences over a
-#: step sequence (:func:`fdkit.derivative`, :func:`fdkit.gradient`, :func:`fdkit.jacobian`)
-ADAPTIVE_METHODS = ("richardson",)
-
-
-def check_method(method, adaptive: bool = False) -> str:
-    """method, checked against the table (and 'richardson' where ``adaptive``)."""
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a string, got {type(method).__name__} {method!r}")
-    if method in ADAPTIVE_METHODS:
-        if adaptive:
-            return method
-        raise ValueError(f"method={method!r} is adaptive and has no fixed stencil; it is available in "
-                         "derivative, gradient and jacobian, not here")
-    if method not in METHODS:
-        choices = ", ".join(repr(m) for m in (*METHODS, *ADAPTIVE_METHODS))
-        raise ValueError(f"unknown method {method!r}; choose one of {choices}")
-    return method
-
-
-def default_order(method: str) -> int:
-    """The accuracy order used when ``order=None``: 1 for forward/backward, 2 otherwise."""
-    return _DEFAULT_ORDER[check_method(method)]
+def default_order(method: str) -> int | None:
+    """The accuracy order used when ``order=None`` (from the method table)."""
+    return check_method(method).default_order
 
 
 def available_orders(method: str, n: int = 1) -> tuple[int, ...]:
     """Accuracy orders available for ``method`` and derivative order ``n``."""
-    return METHODS[check_method(method)].get(n, ())
+    return check_method(method).orders.get(n, ())
+
+
+def stencils():
+    """Every fixed stencil of the table, in table order: ``(method, n, order, Stencil)``."""
+    for name in FIXED:
+        for n, orders in METHODS[name].orders.items():
+            for p in orders:
+                yield name, n, p, _build(name, p, n)
 
 
 @lru_cache(maxsize=None)
@@ -172,7 +152,8 @@ def _build(method: str, order: int, n: int) -> Stencil:
     if method == "complex":
         # f'(x) ~ Im f(x + i h) / h ; error -h^2 f'''(x) / 6
         one = (Fraction(1),)
-        return Stencil(method, order, n, np.array([1.0]), np.array([1.0]), (1.0,), (1.0,), one, one, Fraction(-1, 6))
+        # the one point is x + i h: offset 1j, so the kernels' points x + o*h are complex
+        return Stencil(method, order, n, np.array([1j]), np.array([1.0]), (1j,), (1.0,), one, one, Fraction(-1, 6))
     grid = _grid(method, order, n)
     w = fornberg_weights(grid, n)
     pts = [(o, wk) for o, wk in zip(grid, w) if wk != 0]
@@ -214,22 +195,25 @@ def get_stencil(method: str, order: int | None = None, n: int = 1) -> Stencil:
     >>> s.offsets.tolist(), [str(w) for w in s.exact_weights]
     ([-2.0, -1.0, 1.0, 2.0], ['1/12', '-2/3', '2/3', '-1/12'])
     """
-    check_method(method)
+    m = check_method(method)
+    if m.adaptive:
+        raise ValueError(f"method={method!r} is adaptive and has no fixed stencil; it is available in "
+                         f"{', '.join(m.quantities)}, not here")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an integer, got {type(n).__name__} {n!r}")
     n = int(n)
-    if n not in METHODS[method]:
-        ok = sorted(m for m, t in METHODS.items() if n in t)
+    if n not in m.orders:
+        ok = [k for k in FIXED if n in METHODS[k].orders]
         hint = f"n={n} is available for {ok}" if ok else "use n=1 or n=2"
         if method == "complex":
             hint = "the complex step gives first derivatives only; use method='central' for n=2"
         raise ValueError(f"n={n} is not available for method={method!r}; {hint}")
     if order is None:
-        order = _DEFAULT_ORDER[method]
+        order = m.default_order
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
         raise TypeError(f"order must be an integer or None, got {type(order).__name__} {order!r}")
     order = int(order)
-    choices = METHODS[method][n]
+    choices = m.orders[n]
     if order not in choices:
         listed = " or ".join(str(c) for c in choices) if len(choices) < 3 else f"{', '.join(map(str, choices[:-1]))} or {choices[-1]}"
         raise ValueError(f"order={order} is not available for method={method!r} with n={n}; use {listed}")

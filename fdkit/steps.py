@@ -10,7 +10,7 @@ subtraction, hence no rounding error to balance: any tiny step works, and fdkit 
 ``method="richardson"`` has its own policy (``RICHARDSON``): steps are *absolute*, not relative
 to |x|, because the scale on which f varies belongs to f, not to x; a step proportional to |x|
 steps over whole periods of sin at x = 1e8.  The sequence 0.1, 0.05, ... is central-differenced
-and extrapolated (see :mod:`fdkit.kernels`).  Where it cannot reach full precision at |x| > 1
+and extrapolated (see :mod:`fdkit.engine.kernels`).  Where it cannot reach full precision at |x| > 1
 (rounding of a large |f| swamps it, as for log or x**2 at x = 1e6) a second sequence starting at
 0.1 |x| is tried and the estimate with the smaller relative error estimate wins.  Where f is not
 finite at x +- h and h > |x| / 2, the sequence jumps to h = |x| / 2 (a singularity at 0, as for
@@ -20,13 +20,56 @@ log or sqrt near 0).
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .stencils import get_stencil
 
-__all__ = ["optimal_step", "step_factor", "COMPLEX_STEP", "RICHARDSON"]
+__all__ = ["optimal_step", "step_factor", "eps_of", "working_dtype", "model_optimum", "richardson_retry",
+           "COMPLEX_STEP", "RICHARDSON", "PRECISIONS"]
 
 EPS = float(np.finfo(np.float64).eps)
+#: the working precisions fdkit computes in, finest first
+PRECISIONS = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16))
+
+
+def _real_dtype(dtype) -> np.dtype:
+    """The real floating dtype behind dtype: complex64 -> float32, integers and bool -> float64."""
+    d = np.dtype(dtype)
+    if d.kind == "c":
+        return np.dtype(np.finfo(d).dtype)
+    if d.kind != "f" or d.itemsize > 8:  # integers compute in float64; longdouble is not a kernel type
+        return np.dtype(np.float64)
+    return d
+
+
+def eps_of(dtype: DTypeLike = np.float64) -> float:
+    """Machine epsilon of a working precision (float64, float32, float16; complex -> its real part)."""
+    return float(np.finfo(_real_dtype(dtype)).eps)
+
+
+def working_dtype(*dtypes) -> np.dtype:
+    """The working precision of a call: the coarsest of the dtypes given (x's and f's result's).
+
+    Integers (and None) count as float64; complex dtypes count as their real part.
+
+    >>> working_dtype(np.float64, np.float32), working_dtype(np.int64, None)
+    (dtype('float32'), dtype('float64'))
+    """
+    ds = [_real_dtype(d) for d in dtypes if d is not None]
+    return max(ds, key=lambda d: np.finfo(d).eps) if ds else np.dtype(np.float64)
+
+
+def model_optimum(A: float, B: float, q: int) -> tuple[float | None, float | None]:
+    """Step and error where the model ``A h^q + B / h`` (truncation + rounding) is smallest.
+
+    ``h* = (B / (q A))^(1/(q+1))``; (None, None) where either term vanishes.  The sweep's error
+    model uses it with the function's own derivatives; :func:`step_factor` is its classical form
+    for f and its derivatives of order one, ``eps^(1/(p+n))``.
+    """
+    if not (A > 0 and B > 0):
+        return None, None
+    h = (B / (q * A)) ** (1.0 / (q + 1))
+    return h, A * h**q + B / h
 #: relative step of the complex-step method
 COMPLEX_STEP = 1e-20
 
@@ -42,7 +85,8 @@ RICH_SAFE = 8.0
 #: ... on this many consecutive rows (rounding has taken over)
 RICH_PATIENCE = 2
 #: a second, relative sequence (h0 * |x|) is tried at |x| > 1 when the first one's error
-#: estimate is above this fraction of |value|
+#: estimate is above this fraction of |value| (in float64; ``richardson_retry`` scales it to
+#: other precisions as eps^(2/3))
 RICH_RETRY = 1e-10
 #: the rounding floor of an error estimate, in units of eps * max|f| * sum|w| / h^n
 RICH_ROUNDING = 4.0
@@ -57,15 +101,23 @@ RICHARDSON = {
 }
 
 
-def step_factor(method: str, order: int | None = None, n: int = 1) -> float:
-    """The constant c in ``h = c * max(1, |x|)`` for a stencil (eps^(1/(p+n)), or 1e-20 for complex)."""
+def richardson_retry(dtype: DTypeLike = np.float64) -> float:
+    """The relative estimate above which a second (relative) Richardson sequence is tried:
+    ``RICH_RETRY`` in float64, scaled by (eps / eps64)^(2/3) in a coarser precision."""
+    return RICH_RETRY * (eps_of(dtype) / EPS) ** (2.0 / 3.0)
+
+
+def step_factor(method: str, order: int | None = None, n: int = 1, dtype: DTypeLike = np.float64) -> float:
+    """The constant c in ``h = c * max(1, |x|)`` for a stencil: eps^(1/(p+n)) with the eps of the
+    working precision dtype, or 1e-20 for the complex step (which subtracts nothing)."""
     s = get_stencil(method, order, n)
     if s.method == "complex":
         return COMPLEX_STEP
-    return EPS ** (1.0 / (s.order + s.n))
+    return eps_of(dtype) ** (1.0 / (s.order + s.n))
 
 
-def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n: int = 1) -> float | NDArray[np.float64]:
+def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n: int = 1,
+                 dtype: DTypeLike = np.float64) -> float | NDArray[np.float64]:
     """Classical near-optimal step for a finite-difference stencil at x.
 
     Parameters
@@ -78,6 +130,9 @@ def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n
         Accuracy order p of the stencil (default: 1 for forward/backward, 2 for central/complex).
     n : int, optional
         Derivative order (1 or 2).
+    dtype : dtype, optional
+        The working precision (float64 by default; float32, float16): its eps sets the step.
+        fdkit's functions pass the coarser of x's dtype and f's result dtype.
 
     Returns
     -------
@@ -93,8 +148,9 @@ def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n
     Notes
     -----
     forward/backward, p=1, n=1: sqrt(eps) ~ 1.5e-8; central p=2, n=1: eps^(1/3) ~ 6.1e-6;
-    central p=2, n=2: eps^(1/4) ~ 1.2e-4.  These balance truncation against rounding for a
-    function and derivatives of order one; they are the defaults of every fdkit function.
+    central p=2, n=2: eps^(1/4) ~ 1.2e-4 (float64).  In float32 (eps = 1.2e-7) forward is
+    3.5e-4 and central 4.9e-3.  These balance truncation against rounding for a function and
+    derivatives of order one; they are the defaults of every fdkit function.
 
     References
     ----------
@@ -107,8 +163,10 @@ def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n
     True
     >>> bool(np.isclose(optimal_step("central", 100.0), 100 * np.finfo(float).eps ** (1 / 3)))
     True
+    >>> bool(optimal_step("forward", dtype=np.float32) == np.sqrt(np.finfo(np.float32).eps))
+    True
     """
-    c = step_factor(method, order, n)
+    c = step_factor(method, order, n, dtype)
     xa = np.asarray(x, dtype=np.float64) if not isinstance(x, (float, int)) else None
     if xa is None:
         return c * max(1.0, abs(float(x)))

@@ -104,8 +104,8 @@ def math_sin(x):
     return math.sin(x)
 
 
-# the Rosenbrock test function (the f, not the oracle: scipy's rosen_der is) is fdkit.problems'
-from fdkit.problems import rosen, rosen_np  # noqa: E402,F401
+# the Rosenbrock test function (the f, not the oracle: scipy's rosen_der is) is fdkit.study.problems'
+from fdkit.study.problems import rosen, rosen_np  # noqa: E402,F401
 
 
 @numba.njit

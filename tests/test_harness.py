@@ -1,4 +1,4 @@
-"""fdkit.harness: counted nfev, errors against the analytical gradient, the slope fit.
+"""fdkit.study.harness: counted nfev, errors against the analytical gradient, the slope fit.
 
 No timing assertions (the machines are noisy): timings are only checked to be positive.
 """
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fdkit import harness
+from fdkit.study import harness
 
 NFEV = {"forward": lambda n: n + 1, "central": lambda n: 2 * n, "complex": lambda n: n}
 
@@ -115,7 +115,7 @@ def test_bad_method_and_problem():
 
 
 def test_timing_loops_leave_x_unchanged():
-    from fdkit.problems import quadratic, quadratic_grad
+    from fdkit.study.problems import quadratic, quadratic_grad
 
     x = np.linspace(-1.0, 1.0, 9)
     x0 = x.copy()

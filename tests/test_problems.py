@@ -1,4 +1,4 @@
-"""fdkit.problems: every analytical gradient against an oracle independent of it.
+"""fdkit.study.problems: every analytical gradient against an oracle independent of it.
 
 Oracles: scipy.optimize.rosen / rosen_der; the quadratic's dense matrix written out from the
 documented formula; the logistic gradient X^T (sigmoid(Xθ) - y)/m with X built here from the
@@ -10,7 +10,7 @@ no subtraction), not fdkit's kernels.
 import numpy as np
 import pytest
 
-from fdkit import problems as P
+from fdkit.study import problems as P
 
 
 def complex_step_gradient(f, x, h=1e-30):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from fdkit import report
+from fdkit.study import report
 from fdkit.cli import main
 
 

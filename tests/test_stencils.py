@@ -33,14 +33,14 @@ def test_backward_is_mirrored_forward(key):
 
 
 def test_stencils_of_the_method_table_match_fornberg():
-    for n, orders in METHODS["central"].items():
+    for n, orders in METHODS["central"].orders.items():
         for p in orders:
             s = get_stencil("central", p, n)
             nz = {Fraction(k - len(FORNBERG_CENTRAL[(n, p)]) // 2): Fraction(w)
                   for k, w in enumerate(FORNBERG_CENTRAL[(n, p)]) if w != 0}
             assert dict(zip(s.exact_offsets, s.exact_weights)) == nz
             np.testing.assert_array_equal(s.weights, [float(w) for w in nz.values()])
-    for n, orders in METHODS["forward"].items():
+    for n, orders in METHODS["forward"].orders.items():
         for p in orders:
             s = get_stencil("forward", p, n)
             assert list(s.exact_weights) == [Fraction(w) for w in FORNBERG_FORWARD[(n, p)]]

@@ -1,4 +1,4 @@
-"""fdkit.sweep: the error-vs-h measurements against closed forms and mpmath.
+"""fdkit.study.sweep: the error-vs-h measurements against closed forms and mpmath.
 
 What the issue asks the sweep to show on e^x / sqrt(sin^3 x + cos^3 x) at x = 1.5 (Squire &
 Trapp 1998), with the derivative's reference value from mpmath at 50 digits.
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from fdkit import sweep
+from fdkit.study import sweep
 from fdkit.stencils import get_stencil
 
 from fractions import Fraction
@@ -136,7 +136,7 @@ def test_float32_moves_the_optimum_to_larger_h(st):
 
 
 def test_mlp_weight_derivative_is_the_backprop_component():
-    from fdkit.problems import mlp_grad, mlp_x0
+    from fdkit.study.problems import mlp_grad, mlp_x0
 
     r = sweep.run_sweep("mlp_weight", methods=[("complex", 2)])
     assert r["exact"] == mlp_grad(mlp_x0(49))[0]

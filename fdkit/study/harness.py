@@ -1,6 +1,6 @@
 """The 1+N harness: what a finite-difference gradient costs against an analytical one.
 
-For each problem of :mod:`fdkit.problems` and each size N, :func:`run_harness` times one
+For each problem of :mod:`fdkit.study.problems` and each size N, :func:`run_harness` times one
 evaluation of f (``t_f``), the analytical gradient and every finite-difference method
 (serial and ``parallel=True``), plus the scipy peers when scipy is installed, and returns
 plain records (dicts, JSON-ready; no plotting here):
@@ -41,7 +41,7 @@ from typing import Callable, Iterable
 import numba
 import numpy as np
 
-from . import api
+from .. import api
 from .problems import PROBLEMS, Problem, get_problem
 
 FD_METHODS = ("forward", "central", "complex")
@@ -100,7 +100,7 @@ def machine_info() -> dict:
         layer = f"not yet chosen (config: {numba.config.THREADING_LAYER})"
     import matplotlib
 
-    from . import __version__
+    from .. import __version__
 
     info = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -215,7 +215,7 @@ def run_harness(
     Parameters
     ----------
     problems : iterable of str
-        Names from :data:`fdkit.problems.PROBLEMS`.
+        Names from :data:`fdkit.study.problems.PROBLEMS`.
     sizes : iterable of int
         Requested parameter counts N (``mlp`` rounds each to a whole hidden layer).
     methods : iterable of str

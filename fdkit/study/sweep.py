@@ -40,9 +40,9 @@ from typing import Callable
 
 import numpy as np
 
-from .api import derivative
-from .stencils import fornberg_weights, get_stencil
-from .steps import optimal_step
+from ..api import derivative
+from ..stencils import fornberg_weights, get_stencil
+from ..steps import optimal_step
 
 #: (method, accuracy order) swept by default, in plotting order; 'richardson' has no fixed order.
 SWEEP_METHODS = (

@@ -2,7 +2,7 @@
 
 No pyplot: every builder makes its own :class:`matplotlib.figure.Figure` and touches no global
 state, so it is safe in scripts, tests and servers. Builders take the plain records of
-:mod:`fdkit.harness` and :mod:`fdkit.sweep` and return the Figure; the caller saves it.
+:mod:`fdkit.study.harness` and :mod:`fdkit.study.sweep` and return the Figure; the caller saves it.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ FLOOR = 1e-18  # where an exact (zero) error is drawn on a log axis
 
 
 def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, title_suffix: str = "") -> Figure:
-    """Relative error against the step h (log-log) for one sweep of :func:`fdkit.sweep.run_sweep`.
+    """Relative error against the step h (log-log) for one sweep of :func:`fdkit.study.sweep.run_sweep`.
 
     One line per method; the model's truncation and rounding lines dashed and dotted in the same
     colour; the model optimum (x) and fdkit's default step (triangle) marked; "truncation" and

@@ -22,7 +22,7 @@ compiled f serves every size N and the harness never recompiles when N grows.
 Examples
 --------
 >>> import numpy as np
->>> from fdkit.problems import get_problem
+>>> from fdkit.study.problems import get_problem
 >>> p = get_problem("rosenbrock")
 >>> x = p.x0(3)
 >>> bool(np.allclose(p.grad(x), p.grad_np(x)))

@@ -1,0 +1,420 @@
+"""Numba kernels for the fixed stencils: one loop body per quantity, run serial or parallel.
+
+Layout
+------
+* One *body* per quantity: ``deriv_body`` (elementwise derivative), ``grad_body``,
+  ``jac_body``, ``hess_body``.  A body does the work for the items [lo, hi) (points, parameters,
+  columns, row pairs) and returns the evaluations of f it made.  A *prep* function does what is
+  shared by every item before the loop (f(x) for a stencil that uses the base point, the steps
+  of the Hessian) and returns ``(shared, nfev)``.
+* One driver runs any (prep, body) (:func:`driver`, built from one source per number of
+  arguments): serial, it calls the body once for all items; parallel (``parallel=True``,
+  prange), once per chunk, one chunk per thread.  A loop body exists once; its parallel build
+  is the driver's, not a copy.
+* ``f`` is the first argument, a numba dispatcher; numba specialises the driver, prep and body on
+  it and inlines it.  The public API calls them through a small jitted entry point kept per
+  (driver, prep, body, f) (see :mod:`fdkit.engine.runner`), so no dispatcher is boxed per call.
+
+Precision
+---------
+Kernels are generic in the dtype of x (float64 or float32; float16 in the Python twins that run a
+plain f).  The helpers :func:`like`, :func:`taken`, :func:`part`, :func:`zero` and
+:func:`work_copy` are plain Python functions with numba overloads that pick the type at compile
+time, so the same source serves every precision and the Python twin:
+
+* a point ``x + o*hh`` is rounded to x's precision (``like``), so f sees exactly the point the
+  kernel divides for; the step actually taken is ``hh = like(x + h, x) - x``, exact, and the
+  result is divided by ``hh**n``, never by the nominal h;
+* the complex step is the stencil with the single offset ``1j`` (point ``x + i hh``, in
+  complex64 for a float32 x), ``hh = h`` and the imaginary part of the sum (``part``);
+* stencil sums accumulate in float64 and are rounded once into ``out`` (x's dtype).
+
+Conventions
+-----------
+Steps ``h`` are a 1-D float64 array of length 1 or x.size; with ``rel`` the step of element i is
+``h * max(1, |x_i|)``.  Bodies perturb a private work copy (per chunk) and restore the saved
+value exactly; x itself is only read.  No fastmath anywhere: it would fold ``(x + h) - x`` into
+h.  Kernels trust their inputs (the API validates); NaN propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+# Kernels that take a dispatcher are specialised per f and miss numba's disk cache in every
+# new process (numba 0.68, measured), so they are not cached; helpers without f are.
+jit = functools.partial(numba.njit, cache=False, error_model="numpy")
+jit_cached = functools.partial(numba.njit, cache=True, error_model="numpy")
+jit_par = functools.partial(numba.njit, cache=False, error_model="numpy", parallel=True)
+
+__all__ = [
+    "count_nonfinite", "like", "taken", "part", "zero", "work_copy", "step",
+    "driver", "no_prep",
+    "deriv_body", "grad_prep", "grad_body", "jac_body", "hess_steps", "hess_prep", "hess_body", "hess_items",
+]
+
+
+# ------------------------------------------------------------------- precision helpers
+
+
+def _is_complex_seq(t) -> bool:
+    """numba type of a stencil's offsets (tuple or array): complex for the complex step."""
+    return isinstance(getattr(t, "dtype", None), types.Complex)
+
+
+def _single(t) -> bool:
+    return isinstance(t, types.Float) and t.bitwidth == 32
+
+
+def like(v, ref):
+    """v rounded to the precision of ref (a number of x's dtype); a complex v stays complex."""
+    if isinstance(v, (complex, np.complexfloating)):
+        return np.result_type(ref, np.complex64).type(v)
+    return type(ref)(v)
+
+
+@overload(like, inline="always")
+def _like_jit(v, ref):
+    if isinstance(v, types.Complex):
+        return (lambda v, ref: np.complex64(v)) if _single(ref) else (lambda v, ref: np.complex128(v))
+    return (lambda v, ref: np.float32(v)) if _single(ref) else (lambda v, ref: np.float64(v))
+
+
+def taken(xi, hi, offsets):
+    """The step actually taken at xi: ``like(xi + hi, xi) - xi`` (exact); the complex step
+    perturbs only the imaginary part, so there it is hi itself (in xi's precision)."""
+    if isinstance(offsets[0], (complex, np.complexfloating)):
+        return like(hi, xi)
+    return like(xi + hi, xi) - xi
+
+
+@overload(taken, inline="always")
+def _taken_jit(xi, hi, offsets):
+    if _is_complex_seq(offsets):
+        return lambda xi, hi, offsets: like(hi, xi)
+    return lambda xi, hi, offsets: like(xi + hi, xi) - xi
+
+
+def part(v):
+    """The part of a stencil sum that carries the derivative: Im for the complex step."""
+    return v.imag if isinstance(v, (complex, np.complexfloating)) else v
+
+
+@overload(part, inline="always")
+def _part_jit(v):
+    if isinstance(v, types.Complex):
+        return lambda v: v.imag
+    return lambda v: v
+
+
+def zero(offsets):
+    """0 of the stencil sum's type: complex for the complex step."""
+    return 0j if isinstance(offsets[0], (complex, np.complexfloating)) else 0.0
+
+
+@overload(zero, inline="always")
+def _zero_jit(offsets):
+    if _is_complex_seq(offsets):
+        return lambda offsets: 0j
+    return lambda offsets: 0.0
+
+
+def work_copy(x, offsets):
+    """A private copy of x for a body to perturb: complex (complex64 for float32 and float16 x)
+    for the complex step."""
+    if isinstance(offsets[0], (complex, np.complexfloating)):
+        return x.astype(np.result_type(x.dtype, np.complex64))
+    return x.copy()
+
+
+@overload(work_copy)
+def _work_copy_jit(x, offsets):
+    if _is_complex_seq(offsets):
+        if x.dtype.bitwidth == 32:
+            return lambda x, offsets: x.astype(np.complex64)
+        return lambda x, offsets: x.astype(np.complex128)
+    return lambda x, offsets: x.copy()
+
+
+@jit_cached(inline="always")  # inlined in numba IR: an out-of-line call stops LLVM vectorising
+def step(h, rel, i, xi):
+    """The nominal step of element i: h[i] (or h[0]), times max(1, |x_i|) if ``rel``."""
+    hi = h[0] if h.size == 1 else h[i]
+    if rel:
+        hi = hi * max(1.0, abs(xi))
+    return hi
+
+
+@jit_cached
+def count_nonfinite(x):
+    """Number of NaN/inf entries of a float array (any shape)."""
+    c = 0
+    for v in x.flat:
+        if not np.isfinite(v):
+            c += 1
+    return c
+
+
+# -------------------------------------------------------------------------- drivers
+
+
+_DRIVER_SRC = """
+def run(f, prep, body, n, {a}):
+    args = ({a},)
+    shared, cnt = prep(f, args)
+{loop}
+"""
+_SERIAL_LOOP = "    return cnt + body(f, args, shared, 0, n)"
+# prange hands the variables its loop uses to a gufunc, which cannot take a tuple nested in a
+# tuple (a stencil tuple inside args): the loop builds args from the spelled-out arguments
+_PARALLEL_LOOP = """    nchunk = min(get_num_threads(), max(n, 1))
+    counts = np.zeros(nchunk, dtype=np.int64)
+    for c in prange(nchunk):
+        counts[c] = body(f, ({a},), shared, c * n // nchunk, (c + 1) * n // nchunk)
+    return cnt + counts.sum()"""
+
+
+@functools.lru_cache(maxsize=None)
+def driver(nargs: int, parallel: bool = False, jitted: bool = True):
+    """The driver of every (prep, body) with nargs arguments: ``run(f, prep, body, n, *args)``
+    calls ``prep`` once, then ``body`` over all n items (serial) or over one chunk of them per
+    thread (``parallel``: prange; each call of the body makes its own work copy, so chunks share
+    nothing they write but disjoint parts of the outputs).  Returns nfev.  Both are built from
+    one source; ``jitted=False`` gives the plain Python serial driver for a plain f.
+    """
+    a = ", ".join(f"a{i}" for i in range(nargs))
+    loop = (_PARALLEL_LOOP if parallel else _SERIAL_LOOP).format(a=a)
+    ns = {"np": np, "prange": prange, "get_num_threads": numba.get_num_threads}
+    exec(_DRIVER_SRC.format(a=a, loop=loop), ns)  # noqa: S102 - fixed template, no user text
+    fn = ns["run"]
+    fn.__doc__ = driver.__doc__
+    if not jitted:
+        return fn
+    return (jit_par if parallel else jit)(fn)
+
+
+@jit
+def no_prep(f, args):
+    """Nothing shared: ``(0, 0)``."""
+    return 0, 0
+
+
+# ------------------------------------------------------------------------ derivative
+
+
+@jit
+def deriv_body(f, args, shared, lo, hi):
+    """Elementwise n-th derivative of a scalar f at the points lo..hi-1 of x (1-D).
+
+    ``args = (x, h, rel, offsets, weights, n, out)``;
+    ``out[i] = part(sum_k w_k f(x_i + o_k hh_i)) / hh_i**n``.  One fused loop, no temporaries;
+    the stencil is a tuple, so LLVM unrolls it and vectorises the loop over points.
+    nfev = len(offsets) per point.
+    """
+    x, h, rel, offsets, weights, n, out = args
+    for i in range(lo, hi):
+        xi = x[i]
+        hh = taken(xi, step(h, rel, i, xi), offsets)
+        acc = zero(offsets)
+        for k in range(len(offsets)):
+            acc += weights[k] * f(like(xi + offsets[k] * hh, xi))
+        out[i] = part(acc) / hh**n
+    return (hi - lo) * len(offsets)
+
+
+# -------------------------------------------------------------------------- gradient
+
+
+@jit
+def grad_prep(f, args):
+    """f(x) once if the stencil uses the base point: ``(f0, 1)``, else ``(0.0, 0)``."""
+    x, offsets = args[0], args[3]
+    return _base_value(f, x, offsets)
+
+
+def _base_value(f, x, offsets):
+    for o in offsets:
+        if o == 0:
+            return float(f(x)), 1
+    return 0.0, 0
+
+
+@overload(_base_value)
+def _base_value_jit(f, x, offsets):
+    if _is_complex_seq(offsets):  # the complex step never evaluates f at the real x
+        return lambda f, x, offsets: (0.0, 0)
+
+    def impl(f, x, offsets):
+        for k in range(len(offsets)):
+            if offsets[k] == 0.0:
+                return np.float64(f(x)), 1
+        return 0.0, 0
+
+    return impl
+
+
+@jit
+def grad_body(f, args, f0, lo, hi):
+    """Partial derivatives lo..hi-1 of a scalar f: R^N -> R (x of any shape, e.g. a matrix W).
+
+    ``args = (x, h, rel, offsets, weights, out)``; ``out[i] = part(sum_k w_k f(x + o_k hh_i e_i))
+    / hh_i`` (out flat, of size N), with f0 = f(x) for the base point.  Forward costs 1+N
+    evaluations in all (f(x) once, in ``grad_prep``), central (p=2) 2N, complex N.
+    """
+    x, h, rel, offsets, weights, out = args
+    work = work_copy(x, offsets)
+    flat = work.reshape(work.size)
+    xr = x.reshape(x.size)
+    cnt = 0
+    for i in range(lo, hi):
+        xi = xr[i]
+        hh = taken(xi, step(h, rel, i, xi), offsets)
+        acc = zero(offsets)
+        for k in range(len(offsets)):
+            o = offsets[k]
+            if o == 0.0:
+                acc += weights[k] * f0
+            else:
+                flat[i] = like(xi + o * hh, xi)
+                acc += weights[k] * f(work)
+                cnt += 1
+        flat[i] = xi  # restore the saved value exactly
+        out[i] = part(acc) / hh
+    return cnt
+
+
+# -------------------------------------------------------------------------- Jacobian
+
+
+@jit
+def jac_body(f, args, shared, lo, hi):
+    """Columns lo..hi-1 of the Jacobian (M, N) of f: R^N -> R^M (f returns any shape; M its size).
+
+    ``args = (x, h, rel, offsets, weights, f0, jac)``: f0 = ravel(f(x)) (the API's probe, used
+    for the base point), jac (M, N) float64 zeros.  Column i is
+    ``part(sum_k w_k f(x + o_k hh_i e_i)) / hh_i``, accumulated before the one division (equal
+    values cancel exactly).  Each f(x) is read before x is restored, so an f that returns its
+    input (or a view of it) is differentiated correctly.
+    """
+    x, h, rel, offsets, weights, f0, jac = args
+    m = jac.shape[0]
+    work = work_copy(x, offsets)
+    flat = work.reshape(work.size)
+    xr = x.reshape(x.size)
+    cnt = 0
+    for i in range(lo, hi):
+        xi = xr[i]
+        hh = taken(xi, step(h, rel, i, xi), offsets)
+        for k in range(len(offsets)):
+            o = offsets[k]
+            if o == 0.0:
+                for r in range(m):
+                    jac[r, i] += weights[k] * f0[r]
+            else:
+                flat[i] = like(xi + o * hh, xi)
+                fk = np.ravel(f(work))
+                cnt += 1
+                if fk.size != m:
+                    raise ValueError("jacobian: f returned arrays of different sizes at different points")
+                for r in range(m):
+                    jac[r, i] += part(weights[k] * fk[r])
+                flat[i] = xi
+        for r in range(m):
+            jac[r, i] = jac[r, i] / hh
+    return cnt
+
+
+# --------------------------------------------------------------------------- Hessian
+
+
+@jit
+def hess_diag(f, xw, flat, i, hi, f0):
+    """``(f(x + hi e_i) - 2 f(x) + f(x - hi e_i)) / hi**2`` (f0 = f(x)) and the larger |f| of the
+    two new points; xw is perturbed through flat and restored exactly.  2 evaluations."""
+    xi = flat[i]
+    flat[i] = xi + hi
+    fp = np.float64(f(xw))
+    flat[i] = xi - hi
+    fm = np.float64(f(xw))
+    flat[i] = xi
+    return ((fp - f0) + (fm - f0)) / (hi * hi), max(abs(fp), abs(fm))
+
+
+@jit
+def hess_cross(f, xw, flat, i, j, hi, hj):
+    """The four-point formula ``(f(++) - f(+-) - f(-+) + f(--)) / (4 hi hj)`` in (x_i, x_j) and
+    the largest |f| of its points; xw restored exactly.  4 evaluations."""
+    xi = flat[i]
+    xj = flat[j]
+    flat[i] = xi + hi
+    flat[j] = xj + hj
+    fpp = np.float64(f(xw))
+    flat[j] = xj - hj
+    fpm = np.float64(f(xw))
+    flat[i] = xi - hi
+    fmm = np.float64(f(xw))
+    flat[j] = xj + hj
+    fmp = np.float64(f(xw))
+    flat[i] = xi
+    flat[j] = xj
+    return ((fpp - fpm) - (fmp - fmm)) / (4.0 * hi * hj), max(abs(fpp), abs(fpm), abs(fmm), abs(fmp))
+
+
+def hess_items(n: int) -> int:
+    """Work items of a Hessian body: item k holds rows k and n-1-k, so every item costs about
+    N+1 entries and chunks of items balance over threads."""
+    return (n + 1) // 2
+
+
+@jit_cached
+def hess_steps(x, h, rel):
+    """The steps actually taken for every element of x (float64 array)."""
+    xr = x.reshape(x.size)
+    hh = np.empty(x.size)
+    for i in range(x.size):
+        hh[i] = taken(xr[i], step(h, rel, i, xr[i]), (1.0,))
+    return hh
+
+
+@jit
+def hess_prep(f, args):
+    """f(x) and the steps actually taken: ``((f0, hh), 1)``."""
+    x, h, rel, out = args
+    return (np.float64(f(x)), hess_steps(x, h, rel)), 1
+
+
+@jit
+def _hess_row(f, work, flat, i, hh, f0, out):
+    """Row i of the Hessian up to the diagonal, mirrored; nfev."""
+    out[i, i] = hess_diag(f, work, flat, i, hh[i], f0)[0]
+    for j in range(i):
+        v = hess_cross(f, work, flat, i, j, hh[i], hh[j])[0]
+        out[i, j] = v
+        out[j, i] = v
+    return 2 + 4 * i
+
+
+@jit
+def hess_body(f, args, shared, lo, hi):
+    """Row pairs lo..hi-1 (see ``hess_items``) of the Hessian (N, N) of a scalar f, central, O(h^2).
+
+    ``args = (x, h, rel, out)``.  Diagonal: ``(f(x + hh_i e_i) - 2 f(x) + f(x - hh_i e_i)) /
+    hh_i**2``; off it (j < i) the four-point formula, written to (i, j) and (j, i): exactly
+    symmetric.  nfev = 1 + 2N + 4 N(N-1)/2 = 1 + 2N^2 in all.
+    """
+    x, h, rel, out = args
+    f0, hh = shared
+    n = x.size
+    work = x.copy()
+    flat = work.reshape(n)
+    cnt = 0
+    for k in range(lo, hi):
+        cnt += _hess_row(f, work, flat, k, hh, f0, out)
+        if n - 1 - k != k:
+            cnt += _hess_row(f, work, flat, n - 1 - k, hh, f0, out)
+    return cnt
