@@ -31,12 +31,29 @@ __all__ = ["derivative", "gradient", "jacobian", "hessian", "check_gradient"]
 Method = Literal["forward", "backward", "central", "complex", "richardson"]
 
 _ARRAY_TYPES: dict = {}
+_DEFAULT_H: dict = {}
 _NUMBA_FLOAT = {np.dtype(np.float64): types.float64, np.dtype(np.float32): types.float32}
 _NUMBA_COMPLEX = {np.dtype(np.float64): types.complex128, np.dtype(np.float32): types.complex64}
 
 
+_STENCILS: dict = {}
+_ADAPTIVE = object()
+
+
 def _stencil(method, order, n, what: str) -> Stencil | None:
     """The stencil of a fixed method, or None for an adaptive one (n = 1 or 2, no order)."""
+    try:
+        st = _STENCILS.get((method, order, type(order), n, type(n), what))
+    except TypeError:  # unhashable method/order/n: the checks below say what is wrong
+        st = None
+    if st is not None:
+        return None if st is _ADAPTIVE else st
+    st = _check_stencil(method, order, n, what)
+    _STENCILS[(method, order, type(order), n, type(n), what)] = _ADAPTIVE if st is None else st
+    return st
+
+
+def _check_stencil(method, order, n, what: str) -> Stencil | None:
     m = check_method(method, what)
     if m.adaptive:
         get_stencil("central", None, n)  # the same n rules (and messages) as central
@@ -99,7 +116,7 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
                             "(or use a plain Python f, which fdkit runs in float16 too)")
         scalar = (_NUMBA_COMPLEX if complex_step else _NUMBA_FLOAT)[xd]
         argtype = scalar if what == "derivative" else _array_type(scalar, xk.ndim)
-        rd = jitted_result(f, argtype, expect, what, complex_step)
+        rd = jitted_result(f, argtype, expect, what, complex_step, key=(xd.char, xk.ndim))
         return _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel)
     if parallel:
         warnings.warn(f"{what}: parallel=True runs serially for a plain Python f ({fname(f)}): threads cannot "
@@ -124,7 +141,11 @@ def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
     """(h vector, relative?) for the kernels: the default steps are relative to max(1, |x|),
     sized for the working precision; a user h is checked in it."""
     if h is None:
-        return np.array([step_factor(st.method, st.order, n, plan.wd)]), True
+        key = (st, plan.wd)
+        hv = _DEFAULT_H.get(key)
+        if hv is None:
+            hv = _DEFAULT_H[key] = np.array([step_factor(st.method, st.order, n, plan.wd)])
+        return hv, True
     hv = check_h(h, plan.x.shape)
     if st.method != "complex":
         warn_tiny_h(hv, plan.x.reshape(-1), plan.wd, stacklevel=4)

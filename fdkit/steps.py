@@ -42,9 +42,16 @@ def _real_dtype(dtype) -> np.dtype:
     return d
 
 
+_EPS: dict = {}
+_WORKING: dict = {}
+
+
 def eps_of(dtype: DTypeLike = np.float64) -> float:
     """Machine epsilon of a working precision (float64, float32, float16; complex -> its real part)."""
-    return float(np.finfo(_real_dtype(dtype)).eps)
+    e = _EPS.get(dtype)
+    if e is None:
+        e = _EPS[dtype] = float(np.finfo(_real_dtype(dtype)).eps)
+    return e
 
 
 def working_dtype(*dtypes) -> np.dtype:
@@ -55,8 +62,11 @@ def working_dtype(*dtypes) -> np.dtype:
     >>> working_dtype(np.float64, np.float32), working_dtype(np.int64, None)
     (dtype('float32'), dtype('float64'))
     """
-    ds = [_real_dtype(d) for d in dtypes if d is not None]
-    return max(ds, key=lambda d: np.finfo(d).eps) if ds else np.dtype(np.float64)
+    w = _WORKING.get(dtypes)
+    if w is None:
+        ds = [_real_dtype(d) for d in dtypes if d is not None]
+        w = _WORKING[dtypes] = max(ds, key=eps_of) if ds else np.dtype(np.float64)
+    return w
 
 
 def model_optimum(A: float, B: float, q: int) -> tuple[float | None, float | None]:

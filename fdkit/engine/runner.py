@@ -80,18 +80,20 @@ def _cache(table, f) -> dict:
     return d
 
 
-def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False) -> np.dtype:
+def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False, key=None) -> np.dtype:
     """The numpy dtype of jitted f's result for ``argtype``, checked for what the quantity needs.
 
     f (the user's dispatcher, not the kernels' copy) is compiled for argtype, no evaluation.
     ``expect`` is 'scalar' or 'array'.  Raises a TypeError that names the argument type, what the
     quantity needs and what numba said; with ``complex_step`` the result must be complex (a real
-    result for complex input means f dropped the imaginary part).
+    result for complex input means f dropped the imaginary part).  ``key`` (hashable, fast) stands
+    for argtype in the cache when given (hashing numba types is slow).
     """
     cache = _cache(_RESULTS, f)
-    key = (argtype, expect, complex_step, what)
-    if key in cache:
-        return cache[key]
+    key = (argtype if key is None else key, expect, complex_step, what)
+    out = cache.get(key)
+    if out is not None:
+        return out
     cres = f.overloads.get((argtype,))
     if cres is None:
         try:
@@ -151,7 +153,7 @@ def kernel_copy(f):
 _ENTRY_SRC = "def entry(n, {a}):\n    return driver(f, prep, body, n, {a})\n"
 
 
-def _entry(driver, prep, body, f, nargs: int):
+def _entry(driver, prep, body, f, nargs: int, parallel: bool):
     """A jitted ``entry(n, *args) = driver(f, prep, body, n, *args)``, kept per (driver, prep,
     body, f); the dispatchers are compile-time constants in it, so numba inlines f into the body
     and a call from Python boxes no dispatcher (~0.4 us instead of ~6-15 us per dispatcher).
@@ -161,7 +163,7 @@ def _entry(driver, prep, body, f, nargs: int):
     (~0.15 s), which happens on the second call.
     """
     cache = _cache(_ENTRIES, f)
-    key = (driver, prep, body, nargs)
+    key = (prep, body, nargs, parallel)
     e = cache.get(key)
     if e is not None:
         return e
@@ -182,7 +184,10 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False) -> int:
     its entry point (serial or prange driver), a plain (already wrapped) f through the Python
     twins, serially.  Returns nfev."""
     if is_jitted(f):
-        return int(_entry(K.driver(len(args), parallel), prep, body, f, len(args))(n, *args))
+        e = _ENTRIES.get(f, {}).get((prep, body, len(args), parallel))
+        if e is None:
+            e = _entry(K.driver(len(args), parallel), prep, body, f, len(args), parallel)
+        return int(e(n, *args))
     with np.errstate(all="ignore"):  # numba's float semantics: NaN and inf propagate silently
         return int(K.driver(len(args), jitted=False)(f, python_kernel(prep), python_kernel(body), n, *args))
 
