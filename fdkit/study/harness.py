@@ -42,9 +42,13 @@ import numba
 import numpy as np
 
 from .. import api
+from ..methods import FIXED
+from ..methods import METHODS as TABLE
 from .problems import PROBLEMS, Problem, get_problem
 
-FD_METHODS = ("forward", "central", "complex")
+#: fdkit's gradient methods the harness times, from the method table: every fixed-stencil method
+#: of gradient except backward (forward's mirror image, with the same cost and time)
+FD_METHODS = tuple(m for m in FIXED if m != "backward" and "gradient" in TABLE[m].quantities)
 PEER_METHODS = ("scipy.approx_fprime", "scipy.2-point", "scipy.3-point", "scipy.cs")
 METHODS = ("analytic", *FD_METHODS, *PEER_METHODS)
 DEFAULT_SIZES = (10, 100, 1000, 10000)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..methods import METHODS
+
+#: fdkit's methods take their colour from the method table; the rest are the study's own series
 COLORS = {
     "analytic": "black",
-    "forward": "tab:blue",
-    "backward": "tab:cyan",
-    "central": "tab:orange",
-    "complex": "tab:green",
-    "richardson": "tab:red",
+    **{name: m.color for name, m in METHODS.items()},
     "scipy.approx_fprime": "tab:purple",
     "scipy.2-point": "tab:pink",
     "scipy.3-point": "tab:brown",
@@ -132,9 +131,10 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
         if not rows:
             continue
         color = COLORS.get(method)
-        ls = {1: "-", 2: "-", 4: "--", 6: "-."}.get(order, "-") if method not in ("complex", "richardson") else "-"
-        if method in ("forward", "backward") and order == 2:
-            ls = "--"
+        entry = METHODS.get(method)
+        ls = entry.linestyle if entry is not None else "-"
+        if entry is not None and not entry.adaptive and order != entry.default_order:
+            ls = {2: "--", 4: "--", 6: "-."}.get(order, ls)  # higher orders of a family: dashed
         h = np.array([r["h"] for r in rows])
         e = np.array([r["rel_error"] for r in rows], dtype=float)
         main = h >= sweep["hmin"]

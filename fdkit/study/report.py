@@ -241,7 +241,10 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
         parts.append("<h3>The same in single precision (float32, ε ≈ 1.2·10<sup>−7</sup>)</h3>")
         parts.append("<div class='explain'>With ε nine orders of magnitude larger, the rounding arm rises and the "
                      "bottom of the V moves to a much larger h (about 10<sup>−4</sup> for forward, 10<sup>−3</sup> for "
-                     "central differences); fdkit's default step assumes float64 and lands on the rounding arm. "
+                     "central differences). fdkit sizes its default step for the working precision (the coarser of x's "
+                     "dtype and the dtype of f's result): ε<sup>1/(p+1)</sup>·max(1, |x|) with the float32 ε, so "
+                     "▼ sits at the bottom of the float32 V, not on its rounding arm where a float64-sized step "
+                     "would land. <code>method='richardson'</code> uses the float32 ε for its rounding floor. "
                      "Steps below half an ulp of x vanish ((x + h) − x = 0) and are not drawn.</div>")
         parts.append(_img(sweep_dir / f"error_vs_h_{stem}.png", f"error against h in float32, {s['title']}"))
         parts.append(_table(s["table"], _SWEEP_COLS))

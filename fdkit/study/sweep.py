@@ -16,17 +16,20 @@ error against a known derivative. Beside the measurement it puts the classical e
 
 and the measured optimum (the h where a running median of the log error over five grid
 neighbours is smallest, so that one lucky point does not decide it, and the smallest error
-seen) and the error at fdkit's default step
-(:func:`fdkit.optimal_step`, which assumes float64).
+seen) and the error at fdkit's default step in the sweep's precision
+(:func:`fdkit.optimal_step` with ``dtype``, as fdkit's functions choose it for f in that dtype).
+The model's optimum is :func:`fdkit.steps.model_optimum`, the same function the library's
+step rule is the classical form of.
 
 The adaptive ``method='richardson'`` has no single step: its row sweeps the *first* step of its
 sequence (the ``h`` a user may pass) over the same grid, and its default is its own step policy,
-reported with the step it chose, its error estimate and its evaluations (float64 sweeps only,
-since fdkit computes in float64; f is called through fdkit, one point at a time). Every difference is divided by the step
+reported with the step it chose, its error estimate and its evaluations (in the sweep's
+precision: x in that dtype, f called through fdkit). Every difference is divided by the step
 actually taken, ``(x + h) - x``; where that step vanishes (h below half an ulp of x) the value is
 NaN and ``step_vanished`` is set.
 
-Functions are evaluated vectorised in numpy, in the sweep's dtype: a function must accept an
+Functions are evaluated vectorised in numpy by fdkit's own stencil evaluator
+(:func:`fdkit.engine.evaluate.stencil_derivative`), in the sweep's dtype: a function must accept an
 array (and a complex array, for the complex step) and keep its dtype.
 """
 
@@ -41,14 +44,14 @@ from typing import Callable
 import numpy as np
 
 from ..api import derivative
-from ..stencils import fornberg_weights, get_stencil
-from ..steps import optimal_step
+from ..engine.evaluate import stencil_derivative
+from ..methods import ADAPTIVE
+from ..stencils import fornberg_weights, get_stencil, stencils
+from ..steps import eps_of, model_optimum, optimal_step
 
-#: (method, accuracy order) swept by default, in plotting order; 'richardson' has no fixed order.
-SWEEP_METHODS = (
-    ("forward", 1), ("forward", 2), ("backward", 1), ("backward", 2),
-    ("central", 2), ("central", 4), ("central", 6), ("complex", 2), ("richardson", None),
-)
+#: (method, accuracy order) swept by default, in plotting order: every first-derivative stencil of
+#: the method table, then the adaptive methods (no fixed order).
+SWEEP_METHODS = tuple((m, p) for m, n, p, _ in stencils() if n == 1) + tuple((m, None) for m in ADAPTIVE)
 COLUMNS = ("function", "x", "dtype", "method", "order", "h", "value", "abs_error", "rel_error", "step_vanished",
            "error_estimate", "nfev")
 
@@ -200,11 +203,7 @@ def model(fn: SweepFunction, method: str, order: int, eps: float, derivs: dict) 
         e_opt = B
     else:
         B = eps * fx * float(np.sum(np.abs(st.weights)))
-        if A > 0 and B > 0:
-            h_opt = (B / (q * A)) ** (1.0 / (q + 1))
-            e_opt = A * h_opt**q + B / h_opt
-        else:
-            h_opt, e_opt = None, None
+        h_opt, e_opt = model_optimum(A, B, q)
     scale = fp if fp > 0 else 1.0
     return dict(
         truncation_coefficient=float(st.error_coefficient), truncation_power=q, derivative_order=m,
@@ -227,23 +226,12 @@ def model_error(mod: dict, h: np.ndarray, scale: float) -> tuple[np.ndarray, np.
 
 
 def _values(fn: SweepFunction, method: str, order: int, h: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """The stencil's derivative at each h (in dtype), and where the step vanished."""
-    x = dtype(fn.x)
-    h = h.astype(dtype)
+    """The stencil's derivative at each h (x, h, f and the points in dtype; fdkit's own numpy
+    stencil evaluator), and where the step vanished."""
+    st = get_stencil(method, order)
     with np.errstate(all="ignore"):
-        if method == "complex":
-            ctype = np.complex64 if dtype == np.float32 else np.complex128
-            Y = _eval(fn.f, (x + 1j * h.astype(ctype)).astype(ctype))
-            return (np.imag(Y) / h).astype(float), np.zeros(h.shape, bool)
-        st = get_stencil(method, order)
-        offs = st.offsets.astype(dtype)
-        X = (x + offs[None, :] * h[:, None]).astype(dtype)
-        F = _eval(fn.f, X).astype(dtype)
-        step = (x + h) - x  # the step actually taken
-        vanished = step == 0
-        val = np.sum(F * st.weights.astype(dtype)[None, :], axis=1, dtype=dtype) / step
-        val = val.astype(float)
-        val[vanished] = np.nan
+        val, hh = stencil_derivative(lambda pts: _eval(fn.f, pts), fn.x, h, st, dtype)
+    vanished = np.zeros(h.shape, bool) if method == "complex" else (hh == 0)
     return val, vanished
 
 
@@ -264,26 +252,34 @@ def _robust_argmin(err: np.ndarray, half: int = 2) -> int | None:
     return int(np.nanargmin(med))
 
 
-def _richardson(fn: SweepFunction, grid: np.ndarray, exact: float, scale: float, hmin: float):
+def _richardson(fn: SweepFunction, grid: np.ndarray, exact: float, scale: float, hmin: float, dtype: str):
     """The adaptive method: its error against the first step h of its sequence (the user's ``h``)
-    on the grid, and its default policy (the step it chose, its error, estimate and cost)."""
+    on the grid, and its default policy (the step it chose, its error, estimate and cost), with
+    x in dtype (the working precision follows x's and f's dtype)."""
     rec = []
+    x = np.dtype(dtype).type(fn.x)
     with warnings.catch_warnings():  # at tiny first steps f's differences vanish: NaN is the record
         warnings.simplefilter("ignore", RuntimeWarning)
         for hi in grid:
-            r = derivative(fn.f, fn.x, method="richardson", h=float(hi), full_output=True)
+            if (x + np.dtype(dtype).type(hi)) - x == 0:  # the first step vanishes next to x
+                rec.append(dict(function=fn.name, x=fn.x, dtype=dtype, method="richardson", order=None,
+                                h=float(hi), value=np.nan, abs_error=np.nan, rel_error=np.nan, step_vanished=True,
+                                error_estimate=np.nan, nfev=0))
+                continue
+            r = derivative(fn.f, x, method="richardson", h=float(hi), full_output=True)
             a = abs(r.value - exact)
-            rec.append(dict(function=fn.name, x=fn.x, dtype="float64", method="richardson", order=None,
+            rec.append(dict(function=fn.name, x=fn.x, dtype=dtype, method="richardson", order=None,
                             h=float(hi), value=r.value, abs_error=a, rel_error=a / scale, step_vanished=False,
                             error_estimate=r.error, nfev=r.nfev))
-        r = derivative(fn.f, fn.x, method="richardson", full_output=True)
+        r = derivative(fn.f, x, method="richardson", full_output=True)
     err = np.array([q["rel_error"] for q in rec])
-    ok = np.isfinite(err) & (grid >= hmin)
+    hs = np.array([q["h"] for q in rec])
+    ok = np.isfinite(err) & (hs >= hmin)
     i_best = _robust_argmin(np.where(ok, err, np.nan))
     row = dict(
-        function=fn.name, x=fn.x, dtype="float64", method="richardson", order=None,
+        function=fn.name, x=fn.x, dtype=dtype, method="richardson", order=None,
         label=label("richardson", None), exact=exact,
-        measured_h_opt=None if i_best is None else float(grid[i_best]),
+        measured_h_opt=None if i_best is None else float(hs[i_best]),
         measured_min_rel_error=float(np.nanmin(err[ok])) if ok.any() else None,
         default_h=float(r.h), default_rel_error=float(abs(r.value - exact) / scale),
         default_error_estimate=float(r.error / scale), default_nfev=int(r.nfev), default_level=int(r.level),
@@ -338,7 +334,7 @@ def run_sweep(
     if probe.dtype != dt:
         raise TypeError(f"the function {fn.name!r} returns {probe.dtype} for {dtype} input; "
                         f"a {dtype} sweep needs f to keep the dtype")
-    eps = float(np.finfo(dt).eps)
+    eps = eps_of(dt)
     if complex_hmin is None:
         complex_hmin = 1e-300 if dt == np.float64 else 1e-37
     grid = h_grid(hmin, hmax, per_decade)
@@ -346,11 +342,10 @@ def run_sweep(
     scale = abs(exact) if exact != 0 else 1.0
     records, table, derivs = [], [], {}
     for method, order in methods:
-        if method == "richardson":
-            if dt == np.float64:  # fdkit computes in float64: no float32 row
-                rec, row = _richardson(fn, grid, exact, scale, hmin)
-                records += rec
-                table.append(row)
+        if method in ADAPTIVE:
+            rec, row = _richardson(fn, grid, exact, scale, hmin, dtype)
+            records += rec
+            table.append(row)
             continue
         h = grid
         if method == "complex" and complex_hmin < hmin:
@@ -367,7 +362,7 @@ def run_sweep(
         in_grid = ok & (h >= hmin)
         i_best = _robust_argmin(np.where(in_grid, rel_err, np.nan))
         best_err = float(np.nanmin(rel_err[in_grid])) if in_grid.any() else None
-        h_def = float(optimal_step(method, fn.x, order=order))
+        h_def = float(optimal_step(method, fn.x, order=order, dtype=dt))  # fdkit's default in this precision
         v_def, _ = _values(fn, method, order, np.array([h_def]), dt)
         row = dict(
             function=fn.name, x=fn.x, dtype=dtype, method=method, order=order, label=label(method, order),
