@@ -107,7 +107,7 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
     xa = as_real_array(x)
     xd = _x_dtype(xa)
     xk = np.array(xa, dtype=xd, order="C") if copy else np.asarray(xa, dtype=xd, order="C")
-    if K.count_nonfinite(xk):
+    if _count_nonfinite(xk):
         raise_nonfinite_x(xa)
     expect = "array" if what == "jacobian" else "scalar"
     if is_jitted(f):
@@ -162,9 +162,16 @@ def _h_used(hvec: np.ndarray, rel: bool, x: np.ndarray):
     return float(h) if np.ndim(h) == 0 else h
 
 
+def _count_nonfinite(a: np.ndarray) -> int:
+    """NaN and inf entries: jitted (no temporary) in float32/float64, numpy otherwise (float16)."""
+    if a.dtype in _NUMBA_FLOAT:
+        return int(K.count_nonfinite(a))
+    return int((~np.isfinite(a)).sum())
+
+
 def _warn_nonfinite(value, what: str, stacklevel: int = 3) -> None:
     value = np.asarray(value)
-    bad = K.count_nonfinite(value) if value.dtype.kind == "f" and value.dtype.itemsize >= 4 else int((~np.isfinite(value)).sum())
+    bad = _count_nonfinite(value)
     if bad:
         warnings.warn(
             f"{what}: f returned NaN or inf at or near x ({bad} of {value.size} entries of the result are "
