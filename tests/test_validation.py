@@ -224,3 +224,88 @@ def test_errors_leave_x_untouched():
         fdkit.gradient(lambda v: v, x)
     np.testing.assert_array_equal(x, np.ones(3))
     assert fdkit.derivative(sq, 2.0) == pytest.approx(4.0)
+
+
+# ------------------------------------------------------------ messages a newcomer hits
+
+
+class ScalarLike:
+    """Stands for a JAX or PyTorch scalar: shape (), converts with float(), is not a number."""
+
+    shape = ()
+
+    def __init__(self, v):
+        self.v = v
+
+    def __float__(self):
+        return float(self.v)
+
+
+def test_scalar_results_that_are_not_python_numbers_are_accepted():
+    x = np.array([1.0, -2.0, 0.5])
+    for f in (lambda w: np.array(np.sum(w**2)), lambda w: ScalarLike(np.sum(w**2))):
+        np.testing.assert_allclose(fdkit.gradient(f, x), 2 * x, rtol=1e-8)
+    np.testing.assert_allclose(fdkit.derivative(lambda t: ScalarLike(t * t), 3.0), 6.0, rtol=1e-8)
+
+    @numba.njit
+    def zero_d(w):
+        return np.asarray(np.sum(w**2))
+
+    np.testing.assert_allclose(fdkit.gradient(zero_d, x), 2 * x, rtol=1e-8)
+
+
+def test_a_scalar_like_object_holding_many_values_is_refused():
+    class Many(ScalarLike):
+        shape = (3,)
+
+    with pytest.raises(TypeError, match=r"needs f to return a scalar, but .* of shape \(3,\)"):
+        fdkit.gradient(lambda w: Many(w), np.ones(3))
+
+
+def test_derivative_of_a_function_of_a_vector_points_to_gradient():
+    optimize = pytest.importorskip("scipy.optimize")
+    with pytest.raises(TypeError, match="elementwise.*raised IndexError.*use gradient"):
+        fdkit.derivative(optimize.rosen, np.ones(3))
+    with pytest.raises(TypeError, match=r"cannot be compiled for float64.*f: R -> R.*use gradient"):
+        fdkit.derivative(rosen, np.ones(3))
+
+
+def test_jitted_f_that_does_not_compile_for_the_argument_names_type_and_need():
+    with pytest.raises(TypeError, match=r"math_sin cannot be compiled for array\(float64, 1d, C\).*"
+                                        r"gradient evaluates f: R\^N -> R.*use derivative"):
+        fdkit.gradient(math_sin, np.ones(3))
+    with pytest.raises(TypeError, match=r"cannot be compiled for array\(float32, 2d, C\)"):
+        fdkit.hessian(math_sin, np.ones((2, 2), dtype=np.float32))
+
+
+def test_parallel_with_a_plain_f_says_it_runs_serially():
+    for fn, f in ((fdkit.gradient, np.sum), (fdkit.derivative, np.sin), (fdkit.jacobian, np.sin),
+                  (fdkit.hessian, np.sum)):
+        with pytest.warns(RuntimeWarning, match="parallel=True runs serially for a plain Python f"):
+            fn(f, np.ones(3), parallel=True)
+
+
+def test_caches_keyed_by_f_do_not_keep_it_alive():
+    import gc
+
+    from fdkit.engine import runner
+
+    def make(a):
+        @numba.njit
+        def f(x):
+            return np.sum(x * x) * a
+
+        return f
+
+    x = np.ones(3)
+    fdkit.gradient(make(0.5), x)  # warm the kernels
+    gc.collect()
+    before = len(runner._ENTRIES), len(runner._COPIES), len(runner._RESULTS)
+    for k in range(5):
+        f = make(float(k))
+        for _ in range(2):  # the second call builds the entry point
+            np.testing.assert_allclose(fdkit.gradient(f, x), 2 * k * x, atol=1e-6)
+        del f
+    gc.collect()
+    after = len(runner._ENTRIES), len(runner._COPIES), len(runner._RESULTS)
+    assert after <= before
