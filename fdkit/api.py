@@ -242,7 +242,8 @@ def derivative(
         h = 0, with an error estimate per point (see Notes).
     h : float or array_like, optional
         Absolute step, a scalar or an array broadcastable to x.  Default
-        ``optimal_step(method, x, order=order, n=n)``.  For 'richardson': the first (largest)
+        ``optimal_step(method, x, order=order, n=n, dtype=wd)`` with wd the working precision
+        (the coarser of x's dtype and f's result dtype).  For 'richardson': the first (largest)
         step of the sequence, replacing the step policy.
     order : int, optional
         Accuracy order p: forward/backward 1 or 2 (default 1), central 2, 4 or 6 (default 2).
@@ -250,7 +251,7 @@ def derivative(
     n : int, optional
         Derivative order, 1 or 2.
     parallel : bool, optional
-        Split the points over threads (jitted f only; a plain callable runs serially).
+        Split the points over threads (jitted f only; a plain callable runs serially and warns).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (value, h, nfev, method, order, n; with
         'richardson' also ``error``, an estimate of each element's absolute error, and
@@ -281,7 +282,9 @@ def derivative(
     Notes
     -----
     The result is ``sum_k w_k f(x + o_k hh) / hh**n`` with exact Fornberg weights and
-    ``hh = (x + h) - x``, the step actually taken.  Truncation error is O(h^p); cost is one
+    ``hh = (x + h) - x``, the step actually taken (points rounded to x's dtype).  The working
+    precision is the coarser of x's dtype and f's result dtype (a jitted f's from its compiled
+    signature; a plain f's from one evaluation, counted in nfev); values come back in x's dtype.  Truncation error is O(h^p); cost is one
     evaluation per stencil point per element of x (2 for central p=2, 1 for complex).
 
     ``method='richardson'`` takes central differences D(h) at h = 0.1, 0.05, 0.025, ... (the
@@ -374,14 +377,15 @@ def gradient(
         extrapolates central differences per parameter as in :func:`derivative` (about 6-14
         evaluations per parameter) and estimates each partial's error.
     h : float or array_like, optional
-        Absolute step, a scalar or broadcastable to x.  Default ``optimal_step(method, x)``;
+        Absolute step, a scalar or broadcastable to x.  Default ``optimal_step(method, x,
+        dtype=wd)`` for the working precision wd;
         for 'richardson' the first step of each parameter's sequence.
     order : int, optional
         Accuracy order (forward/backward 1 or 2, central 2, 4 or 6); default as in
         :func:`optimal_step`.  Higher orders cost more evaluations.
     parallel : bool, optional
         Split the parameters over threads (prange, one work copy of x per thread).  Pays off
-        for large N and a jitted f; a plain callable runs serially.
+        for large N and a jitted f; a plain callable runs serially (and warns).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method (and
         for 'richardson' ``error`` and ``level``, of x's shape).
@@ -478,10 +482,13 @@ def jacobian(
         steps per column (as in :func:`derivative`), a tableau and an error estimate per
         entry; a column runs until all its entries have stopped.
     h : float or array_like, optional
-        Absolute step, scalar or broadcastable to x.  Default ``optimal_step(method, x)``;
+        Absolute step, scalar or broadcastable to x.  Default ``optimal_step(method, x,
+        dtype=wd)`` for the working precision wd;
         for 'richardson' the first step of each column's sequence.
     order : int, optional
         Accuracy order, as in :func:`gradient`.
+    parallel : bool, optional
+        Split the columns over threads (jitted f; a plain callable runs serially and warns).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``,
         ``level`` and ``h`` of the Jacobian's shape).
@@ -553,8 +560,12 @@ def hessian(
         sequence as in :func:`derivative`, with an error estimate per entry.
     h : float or array_like, optional
         Absolute step, scalar or broadcastable to x.  Default
-        ``optimal_step('central', x, n=2)`` = eps^(1/4) * max(1, |x|); for 'richardson' the
+        ``optimal_step('central', x, n=2, dtype=wd)`` = eps^(1/4) * max(1, |x|) with the
+        working precision's eps; for 'richardson' the
         first step of each entry's sequence (default: its step policy).
+    parallel : bool, optional
+        Split the rows over threads, paired (k, N-1-k) so that each thread gets the same number
+        of entries (jitted f; a plain callable runs serially and warns).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``, ``level``
         and ``h`` per entry, each (N, N)).
