@@ -442,7 +442,10 @@ def gradient(
     hvec, rel = _steps(h, st, plan, 1)
     out = np.empty(size)
     args = (plan.x, hvec, rel, st.offsets, st.weights, out)
-    prep = K.grad_prep if plan.jitted else _prep_from_probe(plan, st.offsets)
+    if not plan.jitted:
+        prep = _prep_from_probe(plan, st.offsets)
+    else:
+        prep = K.grad_prep if st.uses_base_point else K.no_prep
     nfev = run(plan.f, prep, K.grad_body, args, size, parallel=parallel) + plan.nprobe
     value = _shaped(out, plan)
     _warn_nonfinite(value, "gradient")

@@ -47,9 +47,16 @@ from numba import prange, types
 from numba.extending import overload
 
 # Kernels that take a dispatcher are specialised per f and miss numba's disk cache in every
-# new process (numba 0.68, measured), so they are not cached; helpers without f are.
-jit = functools.partial(numba.njit, cache=False, error_model="numpy")
-jit_cached = functools.partial(numba.njit, cache=True, error_model="numpy")
+# new process (numba 0.68, measured), so they are not cached; helpers without f are.  Functions
+# only ever called from jitted code get no CPython or cfunc wrapper: generating those is part of
+# compiling every function, and the first answer waits for it.  The precision helpers are
+# overloads that numba compiles out of line (an IR-inlined overload costs compile time; LLVM
+# inlines them anyway: the elementwise loop still vectorises, measured).
+_INNER = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+jit = functools.partial(numba.njit, cache=False, error_model="numpy", **_INNER)
+jit_cached = functools.partial(numba.njit, cache=True, error_model="numpy", **_INNER)
+jit_outer = functools.partial(numba.njit, cache=False, error_model="numpy")
+jit_outer_cached = functools.partial(numba.njit, cache=True, error_model="numpy")
 jit_par = functools.partial(numba.njit, cache=False, error_model="numpy", parallel=True)
 
 __all__ = [
@@ -78,7 +85,7 @@ def like(v, ref):
     return type(ref)(v)
 
 
-@overload(like, inline="always")
+@overload(like)
 def _like_jit(v, ref):
     if isinstance(v, types.Complex):
         return (lambda v, ref: np.complex64(v)) if _single(ref) else (lambda v, ref: np.complex128(v))
@@ -93,7 +100,7 @@ def taken(xi, hi, offsets):
     return like(xi + hi, xi) - xi
 
 
-@overload(taken, inline="always")
+@overload(taken)
 def _taken_jit(xi, hi, offsets):
     if _is_complex_seq(offsets):
         return lambda xi, hi, offsets: like(hi, xi)
@@ -105,7 +112,7 @@ def part(v):
     return v.imag if isinstance(v, (complex, np.complexfloating)) else v
 
 
-@overload(part, inline="always")
+@overload(part)
 def _part_jit(v):
     if isinstance(v, types.Complex):
         return lambda v: v.imag
@@ -147,7 +154,7 @@ def _power(hh, n):
     return p
 
 
-@jit_cached
+@jit_outer_cached
 def count_nonfinite(x):
     """Number of NaN/inf entries of a float array (any shape)."""
     c = 0
@@ -192,7 +199,7 @@ def driver(nargs: int, parallel: bool = False, jitted: bool = True):
     fn.__doc__ = driver.__doc__
     if not jitted:
         return fn
-    return (jit_par if parallel else jit)(fn)
+    return (jit_par if parallel else jit_outer)(fn)
 
 
 @jit
@@ -229,30 +236,9 @@ def deriv_body(f, args, shared, lo, hi):
 
 @jit
 def grad_prep(f, args):
-    """f(x) once if the stencil uses the base point: ``(f0, 1)``, else ``(0.0, 0)``."""
-    x, offsets = args[0], args[3]
-    return _base_value(f, x, offsets)
-
-
-def _base_value(f, x, offsets):
-    for o in offsets:
-        if o == 0:
-            return float(f(x)), 1
-    return 0.0, 0
-
-
-@overload(_base_value)
-def _base_value_jit(f, x, offsets):
-    if _is_complex_seq(offsets):  # the complex step never evaluates f at the real x
-        return lambda f, x, offsets: (0.0, 0)
-
-    def impl(f, x, offsets):
-        for k in range(len(offsets)):
-            if offsets[k] == 0.0:
-                return np.float64(f(x)), 1
-        return 0.0, 0
-
-    return impl
+    """f(x) once, for a stencil that uses the base point: ``(f0, 1)`` (a stencil without it, as
+    the complex step, runs with ``no_prep``)."""
+    return np.float64(f(args[0])), 1
 
 
 @jit
@@ -368,7 +354,7 @@ def hess_items(n: int) -> int:
     return (n + 1) // 2
 
 
-@jit_cached
+@jit_outer_cached
 def hess_steps(x, h, rel):
     """The steps actually taken for every element of x (float64 array)."""
     xr = x.reshape(x.size)
