@@ -3,7 +3,8 @@
 :func:`stencil_derivative` computes ``part(sum_k w_k f(x + o_k hh)) / hh**n`` for arrays x and h
 (broadcast together) with one call of f per stencil point, exactly as the jitted ``deriv_body``
 does per element: points rounded to x's precision, ``hh = (x + h) - x`` the step actually taken
-(h itself for the complex step), sums accumulated in float64.  The sweep calls it with one x and
+(h itself for the complex step), sums accumulated in float64 relative to the first value
+(the weights sum to 0, so an f that does not change gives exactly 0).  The sweep calls it with one x and
 a grid of steps; :func:`fdkit.derivative` with a plain f calls it with x's points and their steps.
 """
 
@@ -52,9 +53,12 @@ def stencil_derivative(call: Callable[[np.ndarray], np.ndarray], x, h, stencil: 
         hh = (x64 + h).astype(dt) - x  # the step actually taken, exact in dt
         hh64 = hh.astype(np.float64)
         acc = np.zeros(x.shape)
+        ref = None  # every term relative to the first value: equal values cancel exactly
         for o, w in zip(stencil.offsets, stencil.weights):
             pts = (x64 + o * hh64).astype(dt)
-            acc = acc + w * np.asarray(call(pts)).astype(np.float64)
+            v = np.asarray(call(pts)).astype(np.float64)
+            ref = v if ref is None else ref
+            acc = acc + w * (v - ref)
         value = acc / hh64**stencil.n
     value = np.where(hh64 == 0.0, np.nan, value)
     return value, hh

@@ -60,7 +60,7 @@ jit_outer_cached = functools.partial(numba.njit, cache=True, error_model="numpy"
 jit_par = functools.partial(numba.njit, cache=False, error_model="numpy", parallel=True)
 
 __all__ = [
-    "count_nonfinite", "like", "taken", "part", "work_copy", "step",
+    "count_nonfinite", "like", "taken", "part", "reference", "work_copy", "step",
     "driver", "no_prep",
     "deriv_body", "grad_prep", "grad_body", "jac_body", "hess_steps", "hess_prep", "hess_body", "hess_items",
 ]
@@ -117,6 +117,21 @@ def _part_jit(v):
     if isinstance(v, types.Complex):
         return lambda v: v.imag
     return lambda v: v
+
+
+def reference(v, offsets):
+    """The value every stencil term is taken relative to: ``sum_k w_k f_k = sum_k w_k (f_k - r)``
+    because the weights of a derivative sum to 0, and differences of equal values are exactly 0,
+    so an f that does not change gives exactly 0 (a sparsity pattern stays sparse).  r is the
+    first value of the stencil; 0 for the complex step (one point, weight 1, no subtraction)."""
+    return 0.0 if isinstance(offsets[0], (complex, np.complexfloating)) else v
+
+
+@overload(reference)
+def _reference_jit(v, offsets):
+    if _is_complex_seq(offsets):
+        return lambda v, offsets: 0.0
+    return lambda v, offsets: v
 
 
 def work_copy(x, offsets):
@@ -216,17 +231,19 @@ def deriv_body(f, args, shared, lo, hi):
     """Elementwise n-th derivative of a scalar f at the points lo..hi-1 of x (1-D).
 
     ``args = (x, h, rel, offsets, weights, n, out)``;
-    ``out[i] = sum_k w_k part(f(x_i + o_k hh_i)) / hh_i**n``.  One fused loop, no temporaries;
-    the stencil is a tuple, so LLVM unrolls it and vectorises the loop over points.
-    nfev = len(offsets) per point.
+    ``out[i] = sum_k w_k (part(f(x_i + o_k hh_i)) - r) / hh_i**n`` with r the first value
+    (``reference``).  One fused loop, no temporaries; the stencil is a tuple, so LLVM unrolls it
+    and vectorises the loop over points.  nfev = len(offsets) per point.
     """
     x, h, rel, offsets, weights, n, out = args
     for i in range(lo, hi):
         xi = x[i]
         hh = taken(xi, step(h, rel, i, xi), offsets)
-        acc = 0.0
-        for k in range(len(offsets)):
-            acc += weights[k] * part(f(like(xi + offsets[k] * hh, xi)))
+        v = part(f(like(xi + offsets[0] * hh, xi)))
+        r = reference(v, offsets)
+        acc = weights[0] * (v - r)
+        for k in range(1, len(offsets)):
+            acc += weights[k] * (part(f(like(xi + offsets[k] * hh, xi))) - r)
         out[i] = acc / _power(hh, n)
     return (hi - lo) * len(offsets)
 
@@ -245,8 +262,8 @@ def grad_prep(f, args):
 def grad_body(f, args, f0, lo, hi):
     """Partial derivatives lo..hi-1 of a scalar f: R^N -> R (x of any shape, e.g. a matrix W).
 
-    ``args = (x, h, rel, offsets, weights, out)``; ``out[i] = sum_k w_k part(f(x + o_k hh_i e_i))
-    / hh_i`` (out flat, of size N), with f0 = f(x) for the base point.  Forward costs 1+N
+    ``args = (x, h, rel, offsets, weights, out)``; ``out[i] = sum_k w_k (part(f(x + o_k hh_i e_i))
+    - r) / hh_i`` (r: ``reference``) (out flat, of size N), with f0 = f(x) for the base point.  Forward costs 1+N
     evaluations in all (f(x) once, in ``grad_prep``), central (p=2) 2N, complex N.
     """
     x, h, rel, offsets, weights, out = args
@@ -258,14 +275,18 @@ def grad_body(f, args, f0, lo, hi):
         xi = xr[i]
         hh = taken(xi, step(h, rel, i, xi), offsets)
         acc = 0.0
+        r = 0.0
         for k in range(len(offsets)):
             o = offsets[k]
             if o == 0.0:
-                acc += weights[k] * f0
+                v = np.float64(f0)
             else:
                 flat[i] = like(xi + o * hh, xi)
-                acc += weights[k] * part(f(work))
+                v = np.float64(part(f(work)))
                 cnt += 1
+            if k == 0:
+                r = reference(v, offsets)
+            acc += weights[k] * (v - r)
         flat[i] = xi  # restore the saved value exactly
         out[i] = acc / hh
     return cnt
@@ -280,8 +301,8 @@ def jac_body(f, args, shared, lo, hi):
 
     ``args = (x, h, rel, offsets, weights, f0, jac)``: f0 = ravel(f(x)) (the API's probe, used
     for the base point), jac (M, N) float64 zeros.  Column i is
-    ``sum_k w_k part(f(x + o_k hh_i e_i)) / hh_i``, accumulated before the one division (equal
-    values cancel exactly).  Each f(x) is read before x is restored, so an f that returns its
+    ``sum_k w_k (part(f(x + o_k hh_i e_i)) - r) / hh_i`` (r: ``reference``), accumulated before
+    the one division: a component that does not change gives exactly 0.  Each f(x) is read before x is restored, so an f that returns its
     input (or a view of it) is differentiated correctly.
     """
     x, h, rel, offsets, weights, f0, jac = args
@@ -289,6 +310,7 @@ def jac_body(f, args, shared, lo, hi):
     work = work_copy(x, offsets)
     flat = work.reshape(work.size)
     xr = x.reshape(x.size)
+    ref = np.zeros(m)  # the first value of each component's stencil (``reference``)
     cnt = 0
     for i in range(lo, hi):
         xi = xr[i]
@@ -297,7 +319,9 @@ def jac_body(f, args, shared, lo, hi):
             o = offsets[k]
             if o == 0.0:
                 for r in range(m):
-                    jac[r, i] += weights[k] * f0[r]
+                    if k == 0:
+                        ref[r] = reference(f0[r], offsets)
+                    jac[r, i] += weights[k] * (f0[r] - ref[r])
             else:
                 flat[i] = like(xi + o * hh, xi)
                 fk = np.ravel(f(work))
@@ -305,7 +329,10 @@ def jac_body(f, args, shared, lo, hi):
                 if fk.size != m:
                     raise ValueError("jacobian: f returned arrays of different sizes at different points")
                 for r in range(m):
-                    jac[r, i] += weights[k] * part(fk[r])
+                    v = np.float64(part(fk[r]))
+                    if k == 0:
+                        ref[r] = reference(v, offsets)
+                    jac[r, i] += weights[k] * (v - ref[r])
                 flat[i] = xi
         for r in range(m):
             jac[r, i] = jac[r, i] / hh
