@@ -92,14 +92,17 @@ RICH_RATIO = 2.0
 RICH_ROWS = 24
 #: stop a sequence when the newest diagonal moves by >= SAFE times the best error estimate ...
 RICH_SAFE = 8.0
-#: ... on this many consecutive rows (rounding has taken over)
+#: ... on this many consecutive rows (rounding has taken over) ...
 RICH_PATIENCE = 2
+#: ... while the best estimate is within this factor of the rounding floor (a jump far above the
+#: floor is truncation: the steps have not reached the scale on which f varies)
+RICH_NOISE = 100.0
 #: a second, relative sequence (h0 * |x|) is tried at |x| > 1 when the first one's error
 #: estimate is above this fraction of |value| (in float64; ``richardson_retry`` scales it to
 #: other precisions as eps^(2/3))
 RICH_RETRY = 1e-10
 #: the rounding floor of an error estimate, in units of eps * max|f| * sum|w| / h^n
-RICH_ROUNDING = 4.0
+RICH_ROUNDING = 8.0
 #: the error estimate is this many times the distance of the chosen tableau entry to its
 #: neighbours (differences of noisy entries are samples of the noise, not bounds on it)
 RICH_FACTOR = 2.0
@@ -107,7 +110,7 @@ RICH_FACTOR = 2.0
 #: the policy in one place, for the docs and the reports
 RICHARDSON = {
     "h0": RICH_H0, "ratio": RICH_RATIO, "rows": RICH_ROWS, "safe": RICH_SAFE,
-    "patience": RICH_PATIENCE, "retry": RICH_RETRY, "rounding": RICH_ROUNDING, "factor": RICH_FACTOR,
+    "patience": RICH_PATIENCE, "noise": RICH_NOISE, "retry": RICH_RETRY, "rounding": RICH_ROUNDING, "factor": RICH_FACTOR,
 }
 
 

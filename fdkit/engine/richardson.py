@@ -4,14 +4,16 @@ One *sequence* per point, parameter or entry: central differences D(h_k) at h_k 
 steps actually taken), extrapolated to h = 0 by Neville's scheme in h^2 (D is even in h);
 tableau entry (k, j) eliminates h^2 .. h^2j.  Its error estimate is FACTOR times Ridders'
 distance to its neighbours, max(|T[k,j] - T[k,j-1]|, |T[k,j] - T[k-1,j-1]|) (and
-|T[k,j] - T[k-1,j]| where that exists), never below the rounding floor
-RC * eps * max|f| * sum|w| / h_k^n, with eps of the working precision.  The entry with the
+|T[k,j] - T[k-1,j]| where that exists), never below the rounding floor: the largest
+over the rows so far of RC * eps * max|f| * sum|w| / h_k^n, with max|f| over the points of that
+row and the two before it (the rows its newest entries combine) and eps of the working precision.  The entry with the
 smallest estimate wins.  A sequence stops when the truncation estimate falls below the rounding
 floor (smaller steps only raise the floor), when the newest diagonal has moved by >= SAFE times
-the best estimate on PATIENCE consecutive rows (rounding has taken over), at a step that
-vanishes, or after ROWS rows.  A non-finite difference restarts the tableau (jumping to
-h = |x|/2 if h > |x|/2).  The error reported is the larger of the winner's estimate and
-``post``, the largest move of the winner's level in the rows computed after it.  At |x| > 1 a
+the best estimate on PATIENCE consecutive rows while that estimate is within NOISE times the
+rounding floor (rounding has taken over; far above the floor such a jump is truncation, the
+steps not yet down to the scale on which f varies), at a step that vanishes, or after ROWS rows.  A non-finite difference restarts the tableau (jumping to
+h = |x|/2 if h > |x|/2).  The error reported is the larger of the winner's estimate and FACTOR
+times ``post``, the largest move of the winner's level in the rows computed after it.  At |x| > 1 a
 second, relative sequence runs when the first one's relative estimate stays above ``retry``.
 
 :func:`rich_sequence` is the one driver of all that.  It asks a *difference helper* for the
@@ -25,7 +27,8 @@ difference at a step; the helpers differ only in what they perturb:
   step shared by all components through a small cache.
 
 A helper returns ``(d, |f| largest, nfev, scale, rounding weight)``; ``scale`` is the step (0 if
-it vanished next to x) and the rounding floor is ``RC * eps * max|f| * weight``.  The bodies
+it vanished next to x) and the rounding floor is ``RC * eps * max|f| * weight``, with max|f|
+over the row and the two rows before it (see ``rich_sequence``).  The bodies
 (``deriv_body`` ...) run with the drivers of :mod:`fdkit.engine.kernels`, serial or parallel.
 A sequence's result is the tuple (error estimate, value, step, level); the tableau state is kept
 in scalars (registers), not arrays: 3x faster, measured.
@@ -35,20 +38,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..steps import RICH_FACTOR, RICH_H0, RICH_PATIENCE, RICH_RATIO, RICH_ROUNDING, RICH_ROWS, RICH_SAFE
+from ..steps import RICH_FACTOR, RICH_H0, RICH_NOISE, RICH_PATIENCE, RICH_RATIO, RICH_ROUNDING, RICH_ROWS, RICH_SAFE
 from .kernels import hess_cross, hess_diag, jit, jit_cached, like
 
 __all__ = ["rich_sequence", "deriv_body", "grad_body", "jac_body", "hess_prep", "hess_body", "ROWS"]
 
 ROWS = RICH_ROWS
 _R_H0, _R_RATIO, _R_ROWS = RICH_H0, RICH_RATIO, RICH_ROWS
-_R_SAFE, _R_PATIENCE, _R_RC, _R_FACTOR = RICH_SAFE, RICH_PATIENCE, RICH_ROUNDING, RICH_FACTOR
+_R_SAFE, _R_PATIENCE, _R_RC, _R_FACTOR, _R_NOISE = RICH_SAFE, RICH_PATIENCE, RICH_ROUNDING, RICH_FACTOR, RICH_NOISE
 _NONE = (np.inf, np.nan, np.nan, -1)  # no estimate yet
 _VANISHED = (0.0, 0.0, 0, 0.0, 0.0)  # a helper's answer when the step vanished next to x
 
 
 @jit_cached(inline="always")
-def _push(d, hh, rnd, m, T, t, best, val, hstep, level, bad, post):
+def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post):
     """Add row m (the difference d at step hh, rounding floor rnd) to the tableau, kept as its
     newest row T (updated in place) and the steps t.  ``post`` is the largest move of the best
     entry's level in the rows after it (noise the min over entries would hide).  Returns the
@@ -72,8 +75,9 @@ def _push(d, hh, rnd, m, T, t, best, val, hstep, level, bad, post):
         if e <= best:
             best, val, hstep, level = e, cur, hh, j
             improved = True
-        if tr <= rnd and m >= 2:  # truncation below rounding: smaller steps cannot help
-            stop = True
+        if tr <= rnd and m >= 2 and j < m:  # truncation below rounding: smaller steps cannot help
+            stop = True  # (j < m: an entry also checked against its level one row up; the
+            # newest diagonal alone can agree with its two parents by chance, measured)
         last = o
         o = T[j]  # unset for j = m (never read: the loop ends)
         T[j] = cur
@@ -83,7 +87,13 @@ def _push(d, hh, rnd, m, T, t, best, val, hstep, level, bad, post):
     elif 1 <= level <= m:
         post = max(post, abs(T[int(level)] - val))
     if not stop:
-        if abs(prev - last) >= _R_SAFE * best:  # the newest diagonal jumped: rounding rules
+        # the newest diagonal jumped while the best estimate is already near the rounding floor,
+        # or by less than sqrt(eps) of the value (``calm``): rounding rules (the second case is
+        # an f whose own rounding is far above the floor, a sum of terms that cancel).  A jump
+        # far above the floor and of the value's own size is truncation: the steps have not yet
+        # reached the scale on which f varies, as for tanh(x / 0.001) from h0 = 0.1.
+        jump = abs(prev - last)
+        if jump >= _R_SAFE * best and (best <= _R_NOISE * rnd or jump <= calm * abs(val)):
             bad += 1
             stop = bad >= _R_PATIENCE
         else:
@@ -145,6 +155,7 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
     cnt = 0
     res = _NONE
     ax = max(abs(xi), abs(xj))
+    calm = np.sqrt(eps)
     for seq in range(2):
         if seq == 1 and (userh or ax <= 1.0 or res[0] <= retry * abs(res[1])):
             break
@@ -154,7 +165,9 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
         m = 0
         ai = _h0(h, userh, i, xi, seq == 1)
         aj = _h0(h, userh, j, xj, seq == 1)
-        fmax = 0.0
+        rnd = 0.0
+        f1 = 0.0  # max|f| of the two rows before the newest
+        f2 = 0.0
         for _ in range(_R_ROWS):
             d, fnew, c, scale, w = diff(f, ctx, i, j, ai, aj)
             cnt += c
@@ -167,13 +180,19 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
                 continue
             ai = ai / _R_RATIO
             aj = aj / _R_RATIO
-            fmax = max(fmax, fnew)
-            rnd = _R_RC * eps * fmax * w
-            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, m, T, t, best, val, hstep, level, bad, post)
+            # the rounding floor at this row's step: max|f| over this row and the two before it
+            # (an f whose evaluation error exceeds a few ulps of its own value, as ndtr(x / s) in
+            # its tail, needs the neighbours' larger values: measured), not over every row (far
+            # too high where f grows away from x, as the trap energy of two ions does), and
+            # never below an earlier row's floor
+            rnd = max(rnd, _R_RC * eps * max(fnew, f1, f2) * w)
+            f2 = f1
+            f1 = fnew
+            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, calm, m, T, t, best, val, hstep, level, bad, post)
             if stop:
                 break
             m += 1
-        this = (max(best, post), val, hstep, level)
+        this = (max(best, _R_FACTOR * post), val, hstep, level)  # post is a distance, like tr
         res = _better(res, this) if seq == 1 else this
     return cnt, res
 

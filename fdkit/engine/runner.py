@@ -98,7 +98,7 @@ def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False
     if cres is None:
         try:
             f.compile((argtype,))
-        except (NumbaError, NotImplementedError) as exc:  # typing errors, and lowering gaps (complex >)
+        except (NumbaError, NotImplementedError, TypeError) as exc:  # typing errors, lowering gaps, arity
             detail = _numba_detail(exc)
             if complex_step:
                 raise TypeError(f"{what}: {fname(f)} cannot take complex input ({argtype}); {COMPLEX_HINT}. "
