@@ -30,8 +30,11 @@ class DerivativeResult:
     n : int
         Derivative order.
     error : float or ndarray or None
-        ``method='richardson'`` only: an estimate of the absolute error of each element
-        (Ridders' tableau differences, never below the rounding floor), of value's shape.
+        An estimate of the absolute error of each element, of value's shape.  For
+        ``method='richardson'``: Ridders' tableau differences, never below the rounding floor.
+        For a fixed stencil of accuracy p: ``|D(h) - D(h/2)| / (1 - 2^-p)`` from the same
+        stencil at half the step (its evaluations are counted in nfev: full_output doubles the
+        cost of a fixed method); an estimate, not a bound.
     level : int or ndarray or None
         ``method='richardson'`` only: the tableau level j chosen per element (the terms
         h^2 .. h^2j eliminated); -1 where no estimate was found.

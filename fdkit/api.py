@@ -56,7 +56,10 @@ def _stencil(method, order, n, what: str) -> Stencil | None:
 def _check_stencil(method, order, n, what: str) -> Stencil | None:
     m = check_method(method, what)
     if m.adaptive:
-        get_stencil("central", None, n)  # the same n rules (and messages) as central
+        get_stencil("central", None, n)  # the same type rules (and messages) as central
+        if n not in m.derivatives:
+            raise ValueError(f"n={n} is not available for method={method!r}; use n=1 or n=2 "
+                             "(method='central' offers n up to 4)")
         if order is not None:
             raise ValueError(
                 f"order={order!r} is not used by method={method!r}: it raises the order itself, "
@@ -210,6 +213,28 @@ def _rich_result(plan: _Plan, value, outs, nfev, n: int, shape: tuple | None = N
     return plan.result(value, nfev, h=hc, method="richardson", order=None, n=n, error=e, level=lv)
 
 
+def _halving_error(at: Callable, value: np.ndarray, hvec: np.ndarray, st: Stencil, floor) -> tuple[np.ndarray, int]:
+    """The error estimate of a fixed stencil's value D(h): truncation from the same stencil at
+    h/2, plus the rounding floor.
+
+    Truncation ~C h^p gives ``D(h) - D(h/2) = C h^p (1 - 2^-p)``, so the truncation estimate is
+    ``|D(h) - D(h/2)| / (1 - 2^-p)``.  The two values can round alike (their difference is then
+    0 where rounding dominates), so the floor ``4 eps |f| sum|w| / h^n`` (``floor``, of value's
+    shape; ``4 eps |value|`` for the complex step) is added.  Returns (error, nfev of the rerun).
+    """
+    half, nfev = at(hvec * 0.5)
+    with np.errstate(invalid="ignore"):
+        return np.abs(value - half) / (1.0 - 2.0 ** -st.order) + floor, nfev
+
+
+def _floor(plan: _Plan, st: Stencil, fabs, h, value) -> np.ndarray:
+    """The rounding floor of a fixed stencil: 4 eps |f| sum|w| / h^n (4 eps |value| for the
+    complex step, which subtracts nothing), in the working precision."""
+    if st.method == "complex":
+        return 4.0 * plan.eps * np.abs(value)
+    return 4.0 * plan.eps * np.abs(fabs) * float(np.abs(st.weights).sum()) / np.asarray(h, dtype=float) ** st.n
+
+
 def _prep_from_probe(plan: _Plan, st_offsets) -> Callable:
     """For a plain f: a prep that serves f(x) from the probe instead of evaluating it again."""
     f0 = plan.f0 if 0.0 in tuple(st_offsets) else 0.0
@@ -226,6 +251,7 @@ def derivative(
     n: int = 1,
     parallel: bool = False,
     full_output: bool = False,
+    estimate_error: bool = False,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Elementwise n-th derivative of a scalar function f: R -> R at every point of x.
 
@@ -246,16 +272,23 @@ def derivative(
         (the coarser of x's dtype and f's result dtype).  For 'richardson': the first (largest)
         step of the sequence, replacing the step policy.
     order : int, optional
-        Accuracy order p: forward/backward 1 or 2 (default 1), central 2, 4 or 6 (default 2).
+        Accuracy order p: forward/backward 1, 2, 3 or 4 for n = 1, 2 (default 1); central 2, 4
+        or 6 (default 2).
         Not used by 'richardson' (its order grows per point).
     n : int, optional
-        Derivative order, 1 or 2.
+        Derivative order: 1 to 4 for 'central', 1 or 2 for 'forward', 'backward' and
+        'richardson', 1 for 'complex'.
     parallel : bool, optional
         Split the points over threads (jitted f only; a plain callable runs serially and warns).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (value, h, nfev, method, order, n; with
         'richardson' also ``error``, an estimate of each element's absolute error, and
         ``level``; h is then the step of the entry chosen).
+    estimate_error : bool, optional
+        For a fixed stencil, also estimate each element's error (implies ``full_output``): the
+        same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
+        rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
+        counted in nfev.  'richardson' always estimates its error.
 
     Returns
     -------
@@ -324,6 +357,8 @@ def derivative(
     st = _stencil(method, order, n, "derivative")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
+    estimate_error = check_flag(estimate_error, "estimate_error")
+    full_output = full_output or estimate_error
     cs = st is not None and st.method == "complex"
     plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False)
     xflat = plan.x.reshape(-1)
@@ -335,20 +370,50 @@ def derivative(
         _warn_nonfinite(value, "derivative")
         return _rich_result(plan, value, outs, nfev, int(n)) if full_output else value
     hvec, rel = _steps(h, st, plan, st.n)
-    out = np.empty(xflat.size, dtype=plan.x.dtype)
-    if plan.jitted:
-        args = (xflat, hvec, rel, st.offsets_t, st.weights_t, st.n, out)
-        nfev = run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, parallel=parallel)
-    else:
+
+    def at(hv):
+        out = np.empty(xflat.size, dtype=plan.x.dtype)
+        if plan.jitted:
+            args = (xflat, hv, rel, st.offsets_t, st.weights_t, st.n, out)
+            return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, parallel=parallel)
         call, counter = elementwise_caller(plan.f, f, "derivative", cs)
-        hx = hvec[0] * np.maximum(1.0, np.abs(xflat)) if rel else hvec
+        hx = hv[0] * np.maximum(1.0, np.abs(xflat)) if rel else hv
         out[...] = stencil_derivative(call, xflat, hx, st, plan.x.dtype)[0]
-        nfev = counter[0] + plan.nprobe
+        return out, counter[0]
+
+    out, nfev = at(hvec)
     value = _shaped(out, plan)
     _warn_nonfinite(value, "derivative")
+    if estimate_error:
+        fx, nfx = _values_at_x(plan, f, xflat, cs)
+        hu = _h_used(hvec, rel, plan.x)
+        err, more = _halving_error(at, out, hvec, st, _floor(plan, st, fx, np.reshape(hu, -1), out))
+        return plan.result(value, nfev + more + nfx + plan.nprobe, h=hu, method=st.method,
+                           order=st.order, n=st.n, error=_shaped(err, plan))
     if full_output:
-        return plan.result(value, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=st.n)
+        return plan.result(value, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method=st.method,
+                           order=st.order, n=st.n)
     return value
+
+
+def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarray, int]:
+    """f at every point of x (for the rounding floor of an error estimate): (values, nfev)."""
+    if cs:  # the complex step's floor needs no f
+        return np.zeros(xflat.size), 0
+    out = np.empty(xflat.size)
+    if plan.jitted:
+        args = (xflat, np.ones(1), False, (0.0,), (1.0,), 0, out)
+        return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size)
+    call, counter = elementwise_caller(plan.f, f, "derivative", False)
+    out[...] = np.asarray(call(xflat.copy()), dtype=np.float64)
+    return out, counter[0]
+
+
+def _f_at_x(plan: _Plan) -> tuple[float, int]:
+    """|f(x)| of a scalar f (the probe of a plain f, else one evaluation): (value, nfev)."""
+    if not plan.jitted:
+        return abs(plan.f0), 0
+    return abs(float(plan.f(plan.x.copy()))), 1
 
 
 def gradient(
@@ -360,6 +425,7 @@ def gradient(
     order: int | None = None,
     parallel: bool = False,
     full_output: bool = False,
+    estimate_error: bool = False,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Gradient of a scalar function f: R^N -> R at x, in x's shape.
 
@@ -381,7 +447,7 @@ def gradient(
         dtype=wd)`` for the working precision wd;
         for 'richardson' the first step of each parameter's sequence.
     order : int, optional
-        Accuracy order (forward/backward 1 or 2, central 2, 4 or 6); default as in
+        Accuracy order (forward/backward 1 to 4, central 2, 4 or 6); default as in
         :func:`optimal_step`.  Higher orders cost more evaluations.
     parallel : bool, optional
         Split the parameters over threads (prange, one work copy of x per thread).  Pays off
@@ -389,6 +455,11 @@ def gradient(
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method (and
         for 'richardson' ``error`` and ``level``, of x's shape).
+    estimate_error : bool, optional
+        For a fixed stencil, also estimate each element's error (implies ``full_output``): the
+        same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
+        rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
+        counted in nfev.  'richardson' always estimates its error.
 
     Returns
     -------
@@ -430,6 +501,8 @@ def gradient(
     st = _stencil(method, order, 1, "gradient")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
+    estimate_error = check_flag(estimate_error, "estimate_error")
+    full_output = full_output or estimate_error
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel)
     size = plan.x.size
     if st is None:
@@ -440,17 +513,27 @@ def gradient(
         _warn_nonfinite(value, "gradient")
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value
     hvec, rel = _steps(h, st, plan, 1)
-    out = np.empty(size)
-    args = (plan.x, hvec, rel, st.offsets, st.weights, out)
     if not plan.jitted:
         prep = _prep_from_probe(plan, st.offsets)
     else:
         prep = K.grad_prep if st.uses_base_point else K.no_prep
-    nfev = run(plan.f, prep, K.grad_body, args, size, parallel=parallel) + plan.nprobe
+
+    def at(hv):
+        out = np.empty(size)
+        return out, run(plan.f, prep, K.grad_body, (plan.x, hv, rel, st.offsets, st.weights, out), size, parallel=parallel)
+
+    out, nfev = at(hvec)
     value = _shaped(out, plan)
     _warn_nonfinite(value, "gradient")
+    if estimate_error:
+        hu = _h_used(hvec, rel, plan.x)
+        fx, nfx = _f_at_x(plan) if st.method != "complex" else (0.0, 0)
+        err, more = _halving_error(at, out, hvec, st, _floor(plan, st, fx, np.reshape(hu, -1), out))
+        return plan.result(value, nfev + more + nfx + plan.nprobe, h=hu, method=st.method,
+                           order=st.order, n=1, error=_shaped(err, plan))
     if full_output:
-        return plan.result(value, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
+        return plan.result(value, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method=st.method,
+                           order=st.order, n=1)
     return value
 
 
@@ -470,6 +553,7 @@ def jacobian(
     order: int | None = None,
     parallel: bool = False,
     full_output: bool = False,
+    estimate_error: bool = False,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Jacobian of a vector function f: R^N -> R^M at x, of shape (M, N).
 
@@ -495,6 +579,11 @@ def jacobian(
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``,
         ``level`` and ``h`` of the Jacobian's shape).
+    estimate_error : bool, optional
+        For a fixed stencil, also estimate each element's error (implies ``full_output``): the
+        same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
+        rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
+        counted in nfev.  'richardson' always estimates its error.
 
     Returns
     -------
@@ -518,6 +607,8 @@ def jacobian(
     st = _stencil(method, order, 1, "jacobian")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
+    estimate_error = check_flag(estimate_error, "estimate_error")
+    full_output = full_output or estimate_error
     cs = st is not None and st.method == "complex"
     plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel)
     f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
@@ -531,14 +622,23 @@ def jacobian(
         _warn_nonfinite(jac, "jacobian")
         return _rich_result(plan, jac, outs, nfev, 1, shape) if full_output else jac
     hvec, rel = _steps(h, st, plan, 1)
-    jac = np.zeros(shape)
-    args = (plan.x, hvec, rel, st.offsets, st.weights, f0, jac)
-    nfev = run(plan.f, K.no_prep, K.jac_body, args, size, parallel=parallel) + nprobe
-    jac = jac.astype(plan.x.dtype, copy=False)
-    _warn_nonfinite(jac, "jacobian")
+
+    def at(hv):
+        jac = np.zeros(shape)
+        return jac, run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, rel, st.offsets, st.weights, f0, jac), size,
+                        parallel=parallel)
+
+    jac, nfev = at(hvec)
+    J = jac.astype(plan.x.dtype, copy=False)
+    _warn_nonfinite(J, "jacobian")
+    if estimate_error:
+        hu = np.reshape(_h_used(hvec, rel, plan.x), (1, -1))
+        err, more = _halving_error(at, jac, hvec, st, _floor(plan, st, np.reshape(f0, (-1, 1)), hu, jac))
+        return plan.result(J, nfev + more + nprobe, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order,
+                           n=1, error=err.astype(plan.x.dtype, copy=False))
     if full_output:
-        return plan.result(jac, nfev, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
-    return jac
+        return plan.result(J, nfev + nprobe, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
+    return J
 
 
 def hessian(
@@ -549,6 +649,7 @@ def hessian(
     h: float | ArrayLike | None = None,
     parallel: bool = False,
     full_output: bool = False,
+    estimate_error: bool = False,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Hessian of a scalar function f: R^N -> R at x: a symmetric (N, N) matrix.
 
@@ -572,6 +673,11 @@ def hessian(
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``, ``level``
         and ``h`` per entry, each (N, N)).
+    estimate_error : bool, optional
+        For a fixed stencil, also estimate each element's error (implies ``full_output``): the
+        same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
+        rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
+        counted in nfev.  'richardson' always estimates its error.
 
     Returns
     -------
@@ -598,10 +704,11 @@ def hessian(
     st = _stencil(method, None, 2, "hessian")
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
+    estimate_error = check_flag(estimate_error, "estimate_error")
+    full_output = full_output or estimate_error
     plan = _plan(f, x, "hessian", parallel=parallel)
     size = plan.x.size
     items = K.hess_items(size)
-    out = np.empty((size, size))
     if st is None:
         common, outs = _rich(h, plan, (size, size))
         args = (plan.x, *common, *outs)
@@ -611,17 +718,29 @@ def hessian(
         _warn_nonfinite(H, "hessian")
         return _rich_result(plan, H, outs, nfev, 2, (size, size)) if full_output else H
     hvec, rel = _steps(h, st, plan, 2)
-    args = (plan.x, hvec, rel, out)
-    if plan.jitted:
-        prep = K.hess_prep
-    else:
-        steps = python_kernel(K.hess_steps)(plan.x, hvec, rel)
-        prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
-    nfev = run(plan.f, prep, K.hess_body, args, items, parallel=parallel) + plan.nprobe
+
+    def at(hv):
+        H = np.empty((size, size))
+        if plan.jitted:
+            prep = K.hess_prep
+        else:
+            steps = python_kernel(K.hess_steps)(plan.x, hv, rel)
+            prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
+        return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H), items, parallel=parallel)
+
+    out, nfev = at(hvec)
     H = out.astype(plan.x.dtype, copy=False)
     _warn_nonfinite(H, "hessian")
+    if estimate_error:
+        hu = np.reshape(_h_used(hvec, rel, plan.x), -1)
+        fx, nfx = _f_at_x(plan)
+        floor = 16.0 * plan.eps * fx / np.outer(hu, hu)  # 4 eps |f| sum|w| / (h_i h_j), sum|w| = 4
+        err, more = _halving_error(at, out, hvec, st, floor)
+        nfev += nfx
+        return plan.result(H, nfev + more + plan.nprobe, h=_h_used(hvec, rel, plan.x), method="central", order=2,
+                           n=2, error=err.astype(plan.x.dtype, copy=False))
     if full_output:
-        return plan.result(H, nfev, h=_h_used(hvec, rel, plan.x), method="central", order=2, n=2)
+        return plan.result(H, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method="central", order=2, n=2)
     return H
 
 

@@ -70,11 +70,11 @@ def _m(name, orders, default_order, *, complex_input=False, adaptive=False, quan
 
 
 METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
-    _m("forward", {1: (1, 2), 2: (1, 2)}, 1, step_rule="eps^(1/(p+n)) * max(1, |x|)", cost="1+N",
+    _m("forward", {1: (1, 2, 3, 4), 2: (1, 2, 3, 4)}, 1, step_rule="eps^(1/(p+n)) * max(1, |x|)", cost="1+N",
        color="tab:blue", summary="one-sided differences towards +h; f(x) shared by every parameter"),
-    _m("backward", {1: (1, 2), 2: (1, 2)}, 1, step_rule="eps^(1/(p+n)) * max(1, |x|)", cost="1+N",
+    _m("backward", {1: (1, 2, 3, 4), 2: (1, 2, 3, 4)}, 1, step_rule="eps^(1/(p+n)) * max(1, |x|)", cost="1+N",
        color="tab:cyan", linestyle=(0, (5, 2)), summary="one-sided differences towards -h"),
-    _m("central", {1: (2, 4, 6), 2: (2, 4, 6)}, 2, quantities=QUANTITIES,
+    _m("central", {1: (2, 4, 6), 2: (2, 4, 6), 3: (2, 4, 6), 4: (2, 4, 6)}, 2, quantities=QUANTITIES,
        step_rule="eps^(1/(p+n)) * max(1, |x|)", cost="2N", color="tab:orange",
        summary="symmetric differences; even truncation error"),
     _m("complex", {1: (2,)}, 2, complex_input=True, step_rule="1e-20 * max(1, |x|)", cost="N (complex)",

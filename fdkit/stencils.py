@@ -204,7 +204,7 @@ def get_stencil(method: str, order: int | None = None, n: int = 1) -> Stencil:
     n = int(n)
     if n not in m.orders:
         ok = [k for k in FIXED if n in METHODS[k].orders]
-        hint = f"n={n} is available for {ok}" if ok else "use n=1 or n=2"
+        hint = f"n={n} is available for {ok}" if ok else "use n = 1 to 4 with method='central'"
         if method == "complex":
             hint = "the complex step gives first derivatives only; use method='central' for n=2"
         raise ValueError(f"n={n} is not available for method={method!r}; {hint}")

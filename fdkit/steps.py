@@ -142,7 +142,7 @@ def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n
     order : int, optional
         Accuracy order p of the stencil (default: 1 for forward/backward, 2 for central/complex).
     n : int, optional
-        Derivative order (1 or 2).
+        Derivative order (1 to 4 for central, 1 or 2 for one-sided stencils).
     dtype : dtype, optional
         The working precision (float64 by default; float32, float16): its eps sets the step.
         fdkit's functions pass the coarser of x's dtype and f's result dtype.

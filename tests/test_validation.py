@@ -73,7 +73,8 @@ def test_method_not_a_string():
         fdkit.derivative(jsin, 1.0, method=["central"])
 
 
-@pytest.mark.parametrize("method,order,n", [("central", 3, 1), ("central", 8, 1), ("forward", 3, 1), ("backward", 4, 2), ("central", 2, 3), ("complex", 4, 1)])
+@pytest.mark.parametrize("method,order,n", [("central", 3, 1), ("central", 8, 1), ("forward", 5, 1), ("backward", 2, 3),
+                                            ("central", 2, 5), ("complex", 4, 1), ("richardson", None, 3)])
 def test_unsupported_order_n(method, order, n):
     with pytest.raises(ValueError, match="is not available for method"):
         fdkit.derivative(jsin, 1.0, method=method, order=order, n=n)

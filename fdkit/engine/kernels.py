@@ -123,14 +123,17 @@ def reference(v, offsets):
     """The value every stencil term is taken relative to: ``sum_k w_k f_k = sum_k w_k (f_k - r)``
     because the weights of a derivative sum to 0, and differences of equal values are exactly 0,
     so an f that does not change gives exactly 0 (a sparsity pattern stays sparse).  r is the
-    first value of the stencil; 0 for the complex step (one point, weight 1, no subtraction)."""
-    return 0.0 if isinstance(offsets[0], (complex, np.complexfloating)) else v
+    first value of the stencil; 0 for a one-point stencil (the complex step; f itself, with
+    offset 0 and n = 0, which the API uses for f's values) where nothing is subtracted."""
+    if len(offsets) == 1 or isinstance(offsets[0], (complex, np.complexfloating)):
+        return 0.0
+    return v
 
 
 @overload(reference)
 def _reference_jit(v, offsets):
-    if _is_complex_seq(offsets):
-        return lambda v, offsets: 0.0
+    if _is_complex_seq(offsets) or (isinstance(offsets, types.UniTuple) and offsets.count == 1):
+        return lambda v, offsets: 0.0  # one point (the complex step, or f itself): no subtraction
     return lambda v, offsets: v
 
 
@@ -162,9 +165,9 @@ def step(h, rel, i, xi):
 
 @jit_cached(inline="always")
 def _power(hh, n):
-    """hh**n by multiplication (a call of pow stops LLVM vectorising the loop over points)."""
-    p = hh
-    for _ in range(n - 1):
+    """hh**n (n >= 0) by multiplication (a call of pow stops LLVM vectorising the loop over points)."""
+    p = 1.0
+    for _ in range(n):
         p = p * hh
     return p
 

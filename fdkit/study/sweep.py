@@ -49,9 +49,11 @@ from ..methods import ADAPTIVE
 from ..stencils import fornberg_weights, get_stencil, stencils
 from ..steps import eps_of, model_optimum, optimal_step
 
-#: (method, accuracy order) swept by default, in plotting order: every first-derivative stencil of
-#: the method table, then the adaptive methods (no fixed order).
-SWEEP_METHODS = tuple((m, p) for m, n, p, _ in stencils() if n == 1) + tuple((m, None) for m in ADAPTIVE)
+#: (method, accuracy order) swept by default, in plotting order: the first-derivative stencils of
+#: the method table (one-sided of accuracy 1 and 2, central 2, 4, 6, the complex step), then the
+#: adaptive methods (no fixed order).
+SWEEP_METHODS = tuple((m, p) for m, n, p, _ in stencils() if n == 1 and (m == "central" or p <= 2)) + tuple(
+    (m, None) for m in ADAPTIVE)
 COLUMNS = ("function", "x", "dtype", "method", "order", "h", "value", "abs_error", "rel_error", "step_vanished",
            "error_estimate", "nfev")
 
