@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+import numba
 import numpy as np
 from numba import types
 from numpy.typing import ArrayLike, NDArray
@@ -21,7 +22,7 @@ from ._validate import as_real_array, check_callable, check_flag, check_h, raise
 from .engine import kernels as K
 from .engine import richardson as R
 from .engine.evaluate import elementwise_caller, stencil_derivative
-from .engine.runner import array_f, as_scalar, fname, is_jitted, jitted_result, probe, python_kernel, run, scalar_f
+from .engine.runner import array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe, python_kernel, run, scalar_f
 from .methods import check_method
 from .stencils import Stencil, get_stencil
 from .steps import eps_of, richardson_retry, step_factor, working_dtype
@@ -90,6 +91,8 @@ class _Plan:
     f0: object = None  # a plain f's probe value at x (a float, or a flat float64 array)
     nprobe: int = 0  # evaluations spent on the probe
     parallel: bool = False
+    fa: tuple = ()  # f's extra arguments, passed by the kernels (a plain f has them bound)
+    raw: Callable | None = None  # a plain f itself (its extra arguments bound), for whole-array calls
 
     @property
     def eps(self) -> float:
@@ -105,8 +108,23 @@ def _x_dtype(xa: np.ndarray) -> np.dtype:
     return d if d.kind == "f" and d.itemsize <= 8 else np.dtype(np.float64)
 
 
-def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True) -> _Plan:
+def _check_args(args, kwargs) -> tuple[tuple, dict]:
+    if isinstance(args, list):
+        args = tuple(args)
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple of f's extra arguments, got {type(args).__name__} {args!r}; "
+                        "for one argument write args=(a,)")
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs must be a dict of f's keyword arguments or None, got {type(kwargs).__name__}")
+    return args, kwargs
+
+
+def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
+          args=(), kwargs=None) -> _Plan:
     """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
+    args, kwargs = _check_args(args, kwargs)
     xa = as_real_array(x)
     xd = _x_dtype(xa)
     xk = np.array(xa, dtype=xd, order="C") if copy else np.asarray(xa, dtype=xd, order="C")
@@ -117,10 +135,16 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         if xd not in _NUMBA_FLOAT:
             raise TypeError(f"{what}: numba computes in float32 or float64, not {xd}; pass x as float32 "
                             "(or use a plain Python f, which fdkit runs in float16 too)")
+        if kwargs:
+            raise TypeError(f"{what}: a numba @njit f takes its extra arguments positionally: pass "
+                            f"args=({', '.join(kwargs)},) in f's order instead of kwargs")
         scalar = (_NUMBA_COMPLEX if complex_step else _NUMBA_FLOAT)[xd]
         argtype = scalar if what == "derivative" else _array_type(scalar, xk.ndim)
-        rd = jitted_result(f, argtype, expect, what, complex_step, key=(xd.char, xk.ndim))
-        return _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel)
+        extra = tuple(numba.typeof(a) for a in args) if args else ()
+        rd = jitted_result(f, argtype, expect, what, complex_step, key=(xd.char, xk.ndim, extra), extra=extra)
+        return _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel, fa=args)
+    if args or kwargs:
+        f = bind(f, args, kwargs)
     if parallel:
         warnings.warn(f"{what}: parallel=True runs serially for a plain Python f ({fname(f)}): threads cannot "
                       "run Python code in parallel; use a numba @njit f for threads", RuntimeWarning, stacklevel=4)
@@ -137,7 +161,7 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         g = scalar_f(f, what, complex_step)
         r0, rd = probe(f, xk.copy(), what)
         f0 = as_scalar(r0, what, fname(f))
-    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0)
+    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f)
 
 
 def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
@@ -252,6 +276,8 @@ def derivative(
     parallel: bool = False,
     full_output: bool = False,
     estimate_error: bool = False,
+    args: tuple = (),
+    kwargs: dict | None = None,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Elementwise n-th derivative of a scalar function f: R -> R at every point of x.
 
@@ -289,6 +315,11 @@ def derivative(
         same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
         rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
         counted in nfev.  'richardson' always estimates its error.
+    args : tuple, optional
+        Extra positional arguments of f: ``f(x, *args, **kwargs)`` (scipy's convention).  A
+        jitted f receives them inside the compiled kernels.
+    kwargs : dict, optional
+        Extra keyword arguments of a plain f (a jitted f takes its extra arguments in ``args``).
 
     Returns
     -------
@@ -360,11 +391,11 @@ def derivative(
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
     cs = st is not None and st.method == "complex"
-    plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False)
+    plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False, args=args, kwargs=kwargs)
     xflat = plan.x.reshape(-1)
     if st is None:
         common, outs = _rich(h, plan, (xflat.size,))
-        args = (xflat, *common[:2], int(n), *common[2:], *outs)
+        args = (xflat, *common[:2], int(n), *common[2:], *outs, plan.fa)
         nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "derivative")
@@ -374,9 +405,9 @@ def derivative(
     def at(hv):
         out = np.empty(xflat.size, dtype=plan.x.dtype)
         if plan.jitted:
-            args = (xflat, hv, rel, st.offsets_t, st.weights_t, st.n, out)
+            args = (xflat, hv, rel, st.offsets_t, st.weights_t, st.n, out, plan.fa)
             return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, parallel=parallel)
-        call, counter = elementwise_caller(plan.f, f, "derivative", cs)
+        call, counter = elementwise_caller(plan.f, plan.raw, "derivative", cs)
         hx = hv[0] * np.maximum(1.0, np.abs(xflat)) if rel else hv
         out[...] = stencil_derivative(call, xflat, hx, st, plan.x.dtype)[0]
         return out, counter[0]
@@ -385,7 +416,7 @@ def derivative(
     value = _shaped(out, plan)
     _warn_nonfinite(value, "derivative")
     if estimate_error:
-        fx, nfx = _values_at_x(plan, f, xflat, cs)
+        fx, nfx = _values_at_x(plan, plan.raw, xflat, cs)
         hu = _h_used(hvec, rel, plan.x)
         err, more = _halving_error(at, out, hvec, st, _floor(plan, st, fx, np.reshape(hu, -1), out))
         return plan.result(value, nfev + more + nfx + plan.nprobe, h=hu, method=st.method,
@@ -402,9 +433,9 @@ def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarra
         return np.zeros(xflat.size), 0
     out = np.empty(xflat.size)
     if plan.jitted:
-        args = (xflat, np.ones(1), False, (0.0,), (1.0,), 0, out)
+        args = (xflat, np.ones(1), False, (0.0,), (1.0,), 0, out, plan.fa)
         return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size)
-    call, counter = elementwise_caller(plan.f, f, "derivative", False)
+    call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False)
     out[...] = np.asarray(call(xflat.copy()), dtype=np.float64)
     return out, counter[0]
 
@@ -413,7 +444,7 @@ def _f_at_x(plan: _Plan) -> tuple[float, int]:
     """|f(x)| of a scalar f (the probe of a plain f, else one evaluation): (value, nfev)."""
     if not plan.jitted:
         return abs(plan.f0), 0
-    return abs(float(plan.f(plan.x.copy()))), 1
+    return abs(float(plan.f(plan.x.copy(), *plan.fa))), 1
 
 
 def gradient(
@@ -426,6 +457,8 @@ def gradient(
     parallel: bool = False,
     full_output: bool = False,
     estimate_error: bool = False,
+    args: tuple = (),
+    kwargs: dict | None = None,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Gradient of a scalar function f: R^N -> R at x, in x's shape.
 
@@ -460,6 +493,11 @@ def gradient(
         same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
         rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
         counted in nfev.  'richardson' always estimates its error.
+    args : tuple, optional
+        Extra positional arguments of f: ``f(x, *args, **kwargs)`` (scipy's convention).  A
+        jitted f receives them inside the compiled kernels.
+    kwargs : dict, optional
+        Extra keyword arguments of a plain f (a jitted f takes its extra arguments in ``args``).
 
     Returns
     -------
@@ -503,11 +541,12 @@ def gradient(
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
-    plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel)
+    plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
+                 args=args, kwargs=kwargs)
     size = plan.x.size
     if st is None:
         common, outs = _rich(h, plan, (size,))
-        args = (plan.x, *common, *outs)
+        args = (plan.x, *common, *outs, plan.fa)
         nfev = run(plan.f, K.no_prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "gradient")
@@ -520,7 +559,8 @@ def gradient(
 
     def at(hv):
         out = np.empty(size)
-        return out, run(plan.f, prep, K.grad_body, (plan.x, hv, rel, st.offsets, st.weights, out), size, parallel=parallel)
+        return out, run(plan.f, prep, K.grad_body, (plan.x, hv, rel, st.offsets, st.weights, out, plan.fa), size,
+                        parallel=parallel)
 
     out, nfev = at(hvec)
     value = _shaped(out, plan)
@@ -540,7 +580,7 @@ def gradient(
 def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:
     """A jitted vector f once at x (a copy: f may return its input): the flat f(x) and 1."""
     xw = plan.x.astype(np.result_type(plan.x.dtype, np.complex64)) if complex_step else plan.x.copy()
-    r = np.ravel(plan.f(xw))
+    r = np.ravel(plan.f(xw, *plan.fa))
     return (r.real if complex_step else r).astype(np.float64), 1
 
 
@@ -554,6 +594,8 @@ def jacobian(
     parallel: bool = False,
     full_output: bool = False,
     estimate_error: bool = False,
+    args: tuple = (),
+    kwargs: dict | None = None,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Jacobian of a vector function f: R^N -> R^M at x, of shape (M, N).
 
@@ -584,6 +626,11 @@ def jacobian(
         same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
         rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
         counted in nfev.  'richardson' always estimates its error.
+    args : tuple, optional
+        Extra positional arguments of f: ``f(x, *args, **kwargs)`` (scipy's convention).  A
+        jitted f receives them inside the compiled kernels.
+    kwargs : dict, optional
+        Extra keyword arguments of a plain f (a jitted f takes its extra arguments in ``args``).
 
     Returns
     -------
@@ -610,13 +657,13 @@ def jacobian(
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
     cs = st is not None and st.method == "complex"
-    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel)
+    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs)
     f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
     size = plan.x.size
     shape = (f0.size, size)
     if st is None:
         common, outs = _rich(h, plan, shape)
-        args = (plan.x, *common, *outs)
+        args = (plan.x, *common, *outs, plan.fa)
         nfev = run(plan.f, K.no_prep, R.jac_body, args, size, parallel=parallel) + nprobe
         jac = outs[0].astype(plan.x.dtype, copy=False)
         _warn_nonfinite(jac, "jacobian")
@@ -625,8 +672,8 @@ def jacobian(
 
     def at(hv):
         jac = np.zeros(shape)
-        return jac, run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, rel, st.offsets, st.weights, f0, jac), size,
-                        parallel=parallel)
+        return jac, run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, rel, st.offsets, st.weights, f0, jac, plan.fa),
+                        size, parallel=parallel)
 
     jac, nfev = at(hvec)
     J = jac.astype(plan.x.dtype, copy=False)
@@ -650,6 +697,8 @@ def hessian(
     parallel: bool = False,
     full_output: bool = False,
     estimate_error: bool = False,
+    args: tuple = (),
+    kwargs: dict | None = None,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Hessian of a scalar function f: R^N -> R at x: a symmetric (N, N) matrix.
 
@@ -678,6 +727,11 @@ def hessian(
         same stencil at h/2 gives the truncation, ``|D(h) - D(h/2)| / (1 - 2^-p)``, plus the
         rounding floor ``4 eps |f(x)| sum|w| / h^n``.  Costs a second pass (and f at x), all
         counted in nfev.  'richardson' always estimates its error.
+    args : tuple, optional
+        Extra positional arguments of f: ``f(x, *args, **kwargs)`` (scipy's convention).  A
+        jitted f receives them inside the compiled kernels.
+    kwargs : dict, optional
+        Extra keyword arguments of a plain f (a jitted f takes its extra arguments in ``args``).
 
     Returns
     -------
@@ -706,12 +760,12 @@ def hessian(
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
-    plan = _plan(f, x, "hessian", parallel=parallel)
+    plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs)
     size = plan.x.size
     items = K.hess_items(size)
     if st is None:
         common, outs = _rich(h, plan, (size, size))
-        args = (plan.x, *common, *outs)
+        args = (plan.x, *common, *outs, plan.fa)
         prep = R.hess_prep if plan.jitted else (lambda g, a: (plan.f0, 0))
         nfev = run(plan.f, prep, R.hess_body, args, items, parallel=parallel) + plan.nprobe
         H = outs[0].astype(plan.x.dtype, copy=False)
@@ -726,7 +780,7 @@ def hessian(
         else:
             steps = python_kernel(K.hess_steps)(plan.x, hv, rel)
             prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
-        return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H), items, parallel=parallel)
+        return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H, plan.fa), items, parallel=parallel)
 
     out, nfev = at(hvec)
     H = out.astype(plan.x.dtype, copy=False)

@@ -12,7 +12,8 @@ Layout
   prange), once per chunk, one chunk per thread.  A loop body exists once; its parallel build
   is the driver's, not a copy.
 * ``f`` is the first argument, a numba dispatcher; numba specialises the driver, prep and body on
-  it and inlines it.  The public API calls them through a small jitted entry point kept per
+  it and inlines it.  The last element of every body's ``args`` is ``fa``, the tuple of f's extra
+  arguments (the API's ``args=``): f is called as ``f(x, *fa)``.  The public API calls them through a small jitted entry point kept per
   (driver, prep, body, f) (see :mod:`fdkit.engine.runner`), so no dispatcher is boxed per call.
 
 Precision
@@ -238,15 +239,15 @@ def deriv_body(f, args, shared, lo, hi):
     (``reference``).  One fused loop, no temporaries; the stencil is a tuple, so LLVM unrolls it
     and vectorises the loop over points.  nfev = len(offsets) per point.
     """
-    x, h, rel, offsets, weights, n, out = args
+    x, h, rel, offsets, weights, n, out, fa = args
     for i in range(lo, hi):
         xi = x[i]
         hh = taken(xi, step(h, rel, i, xi), offsets)
-        v = part(f(like(xi + offsets[0] * hh, xi)))
+        v = part(f(like(xi + offsets[0] * hh, xi), *fa))
         r = reference(v, offsets)
         acc = weights[0] * (v - r)
         for k in range(1, len(offsets)):
-            acc += weights[k] * (part(f(like(xi + offsets[k] * hh, xi))) - r)
+            acc += weights[k] * (part(f(like(xi + offsets[k] * hh, xi), *fa)) - r)
         out[i] = acc / _power(hh, n)
     return (hi - lo) * len(offsets)
 
@@ -258,7 +259,7 @@ def deriv_body(f, args, shared, lo, hi):
 def grad_prep(f, args):
     """f(x) once, for a stencil that uses the base point: ``(f0, 1)`` (a stencil without it, as
     the complex step, runs with ``no_prep``)."""
-    return np.float64(f(args[0])), 1
+    return np.float64(f(args[0], *args[-1])), 1
 
 
 @jit
@@ -269,7 +270,7 @@ def grad_body(f, args, f0, lo, hi):
     - r) / hh_i`` (r: ``reference``) (out flat, of size N), with f0 = f(x) for the base point.  Forward costs 1+N
     evaluations in all (f(x) once, in ``grad_prep``), central (p=2) 2N, complex N.
     """
-    x, h, rel, offsets, weights, out = args
+    x, h, rel, offsets, weights, out, fa = args
     work = work_copy(x, offsets)
     flat = work.reshape(work.size)
     xr = x.reshape(x.size)
@@ -285,7 +286,7 @@ def grad_body(f, args, f0, lo, hi):
                 v = np.float64(f0)
             else:
                 flat[i] = like(xi + o * hh, xi)
-                v = np.float64(part(f(work)))
+                v = np.float64(part(f(work, *fa)))
                 cnt += 1
             if k == 0:
                 r = reference(v, offsets)
@@ -308,7 +309,7 @@ def jac_body(f, args, shared, lo, hi):
     the one division: a component that does not change gives exactly 0.  Each f(x) is read before x is restored, so an f that returns its
     input (or a view of it) is differentiated correctly.
     """
-    x, h, rel, offsets, weights, f0, jac = args
+    x, h, rel, offsets, weights, f0, jac, fa = args
     m = jac.shape[0]
     work = work_copy(x, offsets)
     flat = work.reshape(work.size)
@@ -327,7 +328,7 @@ def jac_body(f, args, shared, lo, hi):
                     jac[r, i] += weights[k] * (f0[r] - ref[r])
             else:
                 flat[i] = like(xi + o * hh, xi)
-                fk = np.ravel(f(work))
+                fk = np.ravel(f(work, *fa))
                 cnt += 1
                 if fk.size != m:
                     raise ValueError("jacobian: f returned arrays of different sizes at different points")
@@ -346,33 +347,33 @@ def jac_body(f, args, shared, lo, hi):
 
 
 @jit
-def hess_diag(f, xw, flat, i, hi, f0):
+def hess_diag(f, xw, flat, i, hi, f0, fa):
     """``(f(x + hi e_i) - 2 f(x) + f(x - hi e_i)) / hi**2`` (f0 = f(x)) and the larger |f| of the
     two new points; xw is perturbed through flat and restored exactly.  2 evaluations."""
     xi = flat[i]
     flat[i] = xi + hi
-    fp = np.float64(f(xw))
+    fp = np.float64(f(xw, *fa))
     flat[i] = xi - hi
-    fm = np.float64(f(xw))
+    fm = np.float64(f(xw, *fa))
     flat[i] = xi
     return ((fp - f0) + (fm - f0)) / (hi * hi), max(abs(fp), abs(fm))
 
 
 @jit
-def hess_cross(f, xw, flat, i, j, hi, hj):
+def hess_cross(f, xw, flat, i, j, hi, hj, fa):
     """The four-point formula ``(f(++) - f(+-) - f(-+) + f(--)) / (4 hi hj)`` in (x_i, x_j) and
     the largest |f| of its points; xw restored exactly.  4 evaluations."""
     xi = flat[i]
     xj = flat[j]
     flat[i] = xi + hi
     flat[j] = xj + hj
-    fpp = np.float64(f(xw))
+    fpp = np.float64(f(xw, *fa))
     flat[j] = xj - hj
-    fpm = np.float64(f(xw))
+    fpm = np.float64(f(xw, *fa))
     flat[i] = xi - hi
-    fmm = np.float64(f(xw))
+    fmm = np.float64(f(xw, *fa))
     flat[j] = xj + hj
-    fmp = np.float64(f(xw))
+    fmp = np.float64(f(xw, *fa))
     flat[i] = xi
     flat[j] = xj
     return ((fpp - fpm) - (fmp - fmm)) / (4.0 * hi * hj), max(abs(fpp), abs(fpm), abs(fmm), abs(fmp))
@@ -397,16 +398,16 @@ def hess_steps(x, h, rel):
 @jit
 def hess_prep(f, args):
     """f(x) and the steps actually taken: ``((f0, hh), 1)``."""
-    x, h, rel, out = args
-    return (np.float64(f(x)), hess_steps(x, h, rel)), 1
+    x, h, rel, out, fa = args
+    return (np.float64(f(x, *fa)), hess_steps(x, h, rel)), 1
 
 
 @jit
-def _hess_row(f, work, flat, i, hh, f0, out):
+def _hess_row(f, work, flat, i, hh, f0, out, fa):
     """Row i of the Hessian up to the diagonal, mirrored; nfev."""
-    out[i, i] = hess_diag(f, work, flat, i, hh[i], f0)[0]
+    out[i, i] = hess_diag(f, work, flat, i, hh[i], f0, fa)[0]
     for j in range(i):
-        v = hess_cross(f, work, flat, i, j, hh[i], hh[j])[0]
+        v = hess_cross(f, work, flat, i, j, hh[i], hh[j], fa)[0]
         out[i, j] = v
         out[j, i] = v
     return 2 + 4 * i
@@ -420,14 +421,14 @@ def hess_body(f, args, shared, lo, hi):
     hh_i**2``; off it (j < i) the four-point formula, written to (i, j) and (j, i): exactly
     symmetric.  nfev = 1 + 2N + 4 N(N-1)/2 = 1 + 2N^2 in all.
     """
-    x, h, rel, out = args
+    x, h, rel, out, fa = args
     f0, hh = shared
     n = x.size
     work = x.copy()
     flat = work.reshape(n)
     cnt = 0
     for k in range(lo, hi):
-        cnt += _hess_row(f, work, flat, k, hh, f0, out)
+        cnt += _hess_row(f, work, flat, k, hh, f0, out, fa)
         if n - 1 - k != k:
-            cnt += _hess_row(f, work, flat, n - 1 - k, hh, f0, out)
+            cnt += _hess_row(f, work, flat, n - 1 - k, hh, f0, out, fa)
     return cnt

@@ -204,12 +204,12 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
 def diff_point(f, ctx, i, j, ai, aj):
     """Elementwise: ctx = (x_i, f(x_i), n); the central first (n = 1) or second (n = 2)
     difference of scalar f at x_i; rounding weight 1/h (n = 1) or 4/h^2."""
-    x, f0, n = ctx
+    x, f0, n, fa = ctx
     hh = like(x + ai, x) - x
     if hh == 0.0:
         return _VANISHED
-    fp = np.float64(f(like(x + hh, x)))
-    fm = np.float64(f(like(x - hh, x)))
+    fp = np.float64(f(like(x + hh, x), *fa))
+    fm = np.float64(f(like(x - hh, x), *fa))
     if n == 1:
         return (fp - fm) / (2.0 * hh), max(abs(fp), abs(fm)), 2, np.float64(hh), 1.0 / hh
     return ((fp - f0) + (fm - f0)) / (hh * hh), max(abs(fp), abs(fm), abs(f0)), 2, np.float64(hh), 4.0 / (hh * hh)
@@ -221,16 +221,16 @@ def diff_param(f, ctx, i, j, ai, aj):
     through its flat view and restored exactly).  The view is made here, not passed in the
     tuple: numba takes the arrays of a tuple argument for distinct buffers, and LLVM then drops
     the perturbations and the restore (measured: x came back changed)."""
-    work = ctx[0]
+    work, fa = ctx
     flat = work.reshape(work.size)
     xi = flat[i]
     hh = like(xi + ai, xi) - xi
     if hh == 0.0:
         return _VANISHED
     flat[i] = xi + hh
-    fp = np.float64(f(work))
+    fp = np.float64(f(work, *fa))
     flat[i] = xi - hh
-    fm = np.float64(f(work))
+    fm = np.float64(f(work, *fa))
     flat[i] = xi  # restore the saved value exactly
     return (fp - fm) / (2.0 * hh), max(abs(fp), abs(fm)), 2, np.float64(hh), 1.0 / hh
 
@@ -240,7 +240,7 @@ def diff_entry(f, ctx, i, j, ai, aj):
     """Hessian: ctx = (work, f(x)); the second difference (i == j) or the four-point formula
     (i != j, both steps shrinking together: it is even in their common scale sqrt(h_i h_j));
     the flat view is made here (see ``diff_param``)."""
-    work, f0 = ctx
+    work, f0, fa = ctx
     flat = work.reshape(work.size)
     xi = flat[i]
     xj = flat[j]
@@ -249,9 +249,9 @@ def diff_entry(f, ctx, i, j, ai, aj):
     if hi == 0.0 or hj == 0.0:
         return _VANISHED
     if i == j:
-        d, fnew = hess_diag(f, work, flat, i, hi, f0)
+        d, fnew = hess_diag(f, work, flat, i, hi, f0, fa)
         return d, max(fnew, abs(f0)), 2, np.float64(hi), 4.0 / (hi * hi)
-    d, fnew = hess_cross(f, work, flat, i, j, hi, hj)
+    d, fnew = hess_cross(f, work, flat, i, j, hi, hj, fa)
     return d, max(fnew, abs(f0)), 4, np.sqrt(np.float64(hi) * hj), 1.0 / (hi * hj)
 
 
@@ -262,7 +262,7 @@ def diff_component(f, ctx, i, j, ai, aj):
     the cache (steps[k], fplus[k], fminus[k], k < ncached[0]) for the other components, which
     follow the same step sequence; each value is copied before x is restored (an f that returns
     its input is differentiated correctly).  The flat view is made here (see ``diff_param``)."""
-    work, r, steps, fplus, fminus, ncached = ctx
+    work, r, steps, fplus, fminus, ncached, fa = ctx
     flat = work.reshape(work.size)
     xi = flat[i]
     hh = like(xi + ai, xi) - xi
@@ -282,13 +282,13 @@ def diff_component(f, ctx, i, j, ai, aj):
             ncached[0] += 1
         m = fplus.shape[1]
         flat[i] = xi + hh
-        fp = np.ravel(f(work))
+        fp = np.ravel(f(work, *fa))
         if fp.size != m:
             raise ValueError("jacobian: f returned arrays of different sizes at different points")
         for q in range(m):
             fplus[k, q] = fp[q]
         flat[i] = xi - hh
-        fm = np.ravel(f(work))
+        fm = np.ravel(f(work, *fa))
         if fm.size != m:
             raise ValueError("jacobian: f returned arrays of different sizes at different points")
         for q in range(m):
@@ -317,7 +317,7 @@ def deriv_body(f, args, shared, lo, hi):
     """Points lo..hi-1: ``args = (x, h, userh, n, eps, retry, out, err, hch, lev)``; writes the
     value, its error estimate, the step and tableau level chosen; nfev (about 6-14 per point
     for n = 1; more where a second sequence runs)."""
-    x, h, userh, n, eps, retry, out, err, hch, lev = args
+    x, h, userh, n, eps, retry, out, err, hch, lev, fa = args
     T = np.empty(_R_ROWS)
     t = np.empty(_R_ROWS)
     cnt = 0
@@ -325,9 +325,9 @@ def deriv_body(f, args, shared, lo, hi):
         xi = x[i]
         f0 = 0.0
         if n == 2:
-            f0 = np.float64(f(xi))
+            f0 = np.float64(f(xi, *fa))
             cnt += 1
-        c, r = rich_sequence(diff_point, f, (xi, f0, n), i, i, xi, xi, h, userh, eps, retry, T, t)
+        c, r = rich_sequence(diff_point, f, (xi, f0, n, fa), i, i, xi, xi, h, userh, eps, retry, T, t)
         cnt += c
         _store(r, i, out, err, hch, lev)
     return cnt
@@ -337,7 +337,7 @@ def deriv_body(f, args, shared, lo, hi):
 def grad_body(f, args, shared, lo, hi):
     """Parameters lo..hi-1 of the gradient: ``args = (x, h, userh, eps, retry, out, err, hch,
     lev)`` (outputs flat); one private work copy of x per call."""
-    x, h, userh, eps, retry, out, err, hch, lev = args
+    x, h, userh, eps, retry, out, err, hch, lev, fa = args
     work = x.copy()
     flat = work.reshape(work.size)
     T = np.empty(_R_ROWS)
@@ -345,7 +345,7 @@ def grad_body(f, args, shared, lo, hi):
     cnt = 0
     for i in range(lo, hi):
         xi = flat[i]
-        c, r = rich_sequence(diff_param, f, (work,), i, i, xi, xi, h, userh, eps, retry, T, t)
+        c, r = rich_sequence(diff_param, f, (work, fa), i, i, xi, xi, h, userh, eps, retry, T, t)
         cnt += c
         _store(r, i, out, err, hch, lev)
     return cnt
@@ -355,7 +355,7 @@ def grad_body(f, args, shared, lo, hi):
 def jac_body(f, args, shared, lo, hi):
     """Columns lo..hi-1 of the Jacobian: ``args = (x, h, userh, eps, retry, jac, err, hch, lev)``,
     outputs (M, N); a tableau per component, the evaluations of a column shared."""
-    x, h, userh, eps, retry, jac, err, hch, lev = args
+    x, h, userh, eps, retry, jac, err, hch, lev, fa = args
     m = jac.shape[0]
     work = x.copy()
     flat = work.reshape(work.size)
@@ -370,7 +370,7 @@ def jac_body(f, args, shared, lo, hi):
         ncached[0] = 0
         xi = flat[i]
         for r in range(m):
-            ctx = (work, r, steps, fplus, fminus, ncached)
+            ctx = (work, r, steps, fplus, fminus, ncached, fa)
             c, res = rich_sequence(diff_component, f, ctx, i, i, xi, xi, h, userh, eps, retry, T, t)
             cnt += c
             err[r, i], jac[r, i], hch[r, i], lev[r, i] = res
@@ -380,14 +380,14 @@ def jac_body(f, args, shared, lo, hi):
 @jit
 def hess_prep(f, args):
     """f(x) once: ``(f0, 1)``."""
-    return np.float64(f(args[0])), 1
+    return np.float64(f(args[0], *args[-1])), 1
 
 
 @jit
-def _hess_row(f, work, flat, i, f0, h, userh, eps, retry, T, t, out, err, hch, lev):
+def _hess_row(f, work, flat, i, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa):
     cnt = 0
     for j in range(i + 1):
-        c, r = rich_sequence(diff_entry, f, (work, f0), i, j, flat[i], flat[j], h, userh, eps, retry, T, t)
+        c, r = rich_sequence(diff_entry, f, (work, f0, fa), i, j, flat[i], flat[j], h, userh, eps, retry, T, t)
         cnt += c
         err[i, j], out[i, j], hch[i, j], lev[i, j] = r
         err[j, i], out[j, i], hch[j, i], lev[j, i] = r
@@ -399,7 +399,7 @@ def hess_body(f, args, f0, lo, hi):
     """Row pairs lo..hi-1 (``kernels.hess_items``) of the Hessian: ``args = (x, h, userh, eps,
     retry, out, err, hch, lev)``, outputs (N, N); every entry i >= j extrapolated and mirrored
     (exactly symmetric).  About 10 evaluations per diagonal and 20 per off-diagonal entry."""
-    x, h, userh, eps, retry, out, err, hch, lev = args
+    x, h, userh, eps, retry, out, err, hch, lev, fa = args
     n = x.size
     work = x.copy()
     flat = work.reshape(n)
@@ -407,7 +407,7 @@ def hess_body(f, args, f0, lo, hi):
     t = np.empty(_R_ROWS)
     cnt = 0
     for k in range(lo, hi):
-        cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, T, t, out, err, hch, lev)
+        cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa)
         if n - 1 - k != k:
-            cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, T, t, out, err, hch, lev)
+            cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa)
     return cnt

@@ -31,7 +31,7 @@ from numba.core.errors import NumbaError
 from . import kernels as K
 
 __all__ = [
-    "is_jitted", "kernel_copy", "jitted_result", "run", "python_kernel", "scalar_f", "array_f", "probe",
+    "is_jitted", "kernel_copy", "jitted_result", "run", "python_kernel", "scalar_f", "array_f", "probe", "bind",
     "COMPLEX_HINT", "fname",
 ]
 
@@ -80,7 +80,7 @@ def _cache(table, f) -> dict:
     return d
 
 
-def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False, key=None) -> np.dtype:
+def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False, key=None, extra=()) -> np.dtype:
     """The numpy dtype of jitted f's result for ``argtype``, checked for what the quantity needs.
 
     f (the user's dispatcher, not the kernels' copy) is compiled for argtype, no evaluation.
@@ -94,10 +94,11 @@ def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False
     out = cache.get(key)
     if out is not None:
         return out
-    cres = f.overloads.get((argtype,))
+    sig = (argtype, *extra)  # f(x, *args): the extra arguments' numba types
+    cres = f.overloads.get(sig)
     if cres is None:
         try:
-            f.compile((argtype,))
+            f.compile(sig)
         except (NumbaError, NotImplementedError, TypeError) as exc:  # typing errors, lowering gaps, arity
             detail = _numba_detail(exc)
             if complex_step:
@@ -110,7 +111,7 @@ def jitted_result(f, argtype, expect: str, what: str, complex_step: bool = False
                 hint = "; for a function of one number at each point use derivative"
             raise TypeError(f"{what}: the @njit function {fname(f)} cannot be compiled for {argtype}, which is "
                             f"what {_NEEDS[what]}{hint}. numba said: {detail}") from None
-        cres = f.overloads[(argtype,)]
+        cres = f.overloads[sig]
     rt = cres.signature.return_type
     if expect == "scalar":
         if isinstance(rt, types.Array) and rt.ndim == 0:
@@ -222,6 +223,18 @@ def python_kernel(kernel):
     if not isinstance(kernel, Dispatcher):
         return kernel
     return _twin_namespace(kernel.py_func.__globals__)[kernel.py_func.__name__]
+
+
+class bind:  # noqa: N801 - behaves as a function
+    """A plain f with its extra arguments bound: ``bind(f, args, kwargs)(x) = f(x, *args, **kwargs)``
+    (scipy's convention), keeping f's name for messages."""
+
+    def __init__(self, f, args: tuple, kwargs: dict):
+        self.f, self.args, self.kwargs = f, args, kwargs
+        self.__name__ = fname(f)
+
+    def __call__(self, x):
+        return self.f(x, *self.args, **self.kwargs)
 
 
 def _is_real_number(r) -> bool:
