@@ -333,12 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="for a user function: its derivative as module:function, or the reference value f'(x)")
     sweep.add_argument("--x", type=float, default=None, help="the point (each built-in has its own default)")
     sweep.add_argument("--methods", type=_names("method", list(TABLE)), default=None,
-                       help="comma-separated subset of forward,backward,central,complex,richardson (default: all; "
-                            "richardson's curve is its error against the first step of its sequence, float64 only)")
+                       help="comma-separated subset of " + ",".join(TABLE) + " (default: all; "
+                            "richardson's curve is its error against the first step of its sequence)")
     sweep.add_argument("--hmin", type=float, default=1e-16, help="smallest step of the grid (default 1e-16)")
     sweep.add_argument("--hmax", type=float, default=1.0, help="largest step of the grid (default 1)")
     sweep.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                       help="precision of the evaluations and of the model's eps (default float64)")
+                       help="precision of x, the evaluations, the model's eps and fdkit's default steps "
+                            "(default float64)")
     sweep.add_argument("--out", default=os.path.join("reports", "sweep"), help="output directory (default reports/sweep)")
     sweep.set_defaults(func=_cmd_sweep)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+import functools
 from functools import lru_cache
 from math import factorial
 
@@ -113,7 +114,7 @@ class Stencil:
         """Evaluations of f per derivative (per point or per parameter), f(x) included."""
         return len(self.exact_offsets)
 
-    @property
+    @functools.cached_property
     def uses_base_point(self) -> bool:
         """True if f(x) itself is one of the stencil points."""
         return 0 in self.exact_offsets

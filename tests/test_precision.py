@@ -189,3 +189,31 @@ def test_user_steps_are_checked_in_the_working_precision():
     with pytest.warns(RuntimeWarning, match="working precision float32"):
         fdkit.derivative(j_sin32, 1.0, h=1e-8)
     fdkit.derivative(j_sin, 1.0, h=1e-8)  # float64 throughout: legal and quiet
+
+
+@numba.njit
+def j_weighted(w, a, b):  # sum a_i w_i^2 + b: gradient 2 a w
+    return np.sum(a * w**2) + b
+
+
+@numba.njit
+def j_squares(w):  # w^2 elementwise: Jacobian diag(2 w), off-diagonal exactly 0
+    return w**2
+
+
+def test_float32_args_error_estimates_and_exact_zeros():
+    w = W.astype(np.float32)
+    a = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    exact = 2 * a.astype(float) * w.astype(float)
+    for f, kw in ((j_weighted, {"args": (a, np.float32(1.0))}), (j_weighted, {"args": (a, np.float32(1.0)), "parallel": True}),
+                  (lambda v, a, b=0.0: np.sum(a * v**2) + b, {"args": (a,), "kwargs": {"b": 1.0}})):
+        g = fdkit.gradient(f, w, **kw)
+        assert g.dtype == np.float32
+        assert np.abs(g - exact).max() <= FACTOR * OPTIMUM[("central", 1)] * 10
+    for f in (j_sin, np.sin):
+        r = fdkit.derivative(f, X.astype(np.float32), method="forward", estimate_error=True)
+        err = np.abs(r.value.astype(float) - np.cos(X))
+        assert r.error.dtype == np.float32 and np.all(err <= 3 * r.error)
+    for f in (j_squares, j_squares.py_func):
+        J = fdkit.jacobian(f, np.ones(4, dtype=np.float32), method="forward", order=2)
+        assert np.all(J[~np.eye(4, dtype=bool)] == 0.0)
