@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import threading
 import types as pytypes
