@@ -57,6 +57,22 @@ def test_fdkit_richardson(benchmark, points, fname, parallel):
 
 
 @pytest.mark.parametrize("fname", list(FUNCS))
+def test_fdkit_richardson_at_scipys_tolerance(benchmark, points, fname):
+    """The same stopping rule as scipy.differentiate's defaults (rtol = sqrt(eps), atol = the
+    smallest normal float): evaluations per point at equal demands."""
+    f, _, fprime = FUNCS[fname]
+    benchmark.group = f"richardson-{fname}"
+    kw = dict(method="richardson", rtol=float(np.sqrt(np.finfo(float).eps)), atol=float(np.finfo(float).tiny))
+    for _ in range(2):
+        fdkit.derivative(f, points[:10], **kw)
+    r = benchmark(fdkit.derivative, f, points, full_output=True, **kw)
+    exact = fprime(points)
+    err = _record(benchmark, "fdkit richardson (scipy's rtol)", r.value, r.error, r.nfev, exact)
+    assert np.all(err <= r.error)
+    assert np.all(r.error <= kw["rtol"] * np.abs(r.value) + kw["atol"])
+
+
+@pytest.mark.parametrize("fname", list(FUNCS))
 def test_scipy_differentiate_default(benchmark, points, fname):
     differentiate = pytest.importorskip("scipy.differentiate")
     _, f_np, fprime = FUNCS[fname]

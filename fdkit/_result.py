@@ -38,6 +38,18 @@ class DerivativeResult:
     level : int or ndarray or None
         ``method='richardson'`` only: the tableau level j chosen per element (the terms
         h^2 .. h^2j eliminated); -1 where no estimate was found.
+    status : int or ndarray or None
+        Per element, as ``scipy.differentiate``: 0 converged, -1 rounding took over (the error
+        estimate stopped falling; for 'richardson', also a step that vanished next to x), -2
+        every step spent (``maxiter``), -3 a value that is not finite.  For 'richardson',
+        "converged" means the estimate met ``atol + rtol |value|`` or the truncation fell below
+        the rounding floor; a fixed stencil reports 0 where the value is finite and -3 where not.
+    success : bool or ndarray or None
+        ``status == 0`` per element.
+    element_nfev : int or ndarray or None
+        ``method='richardson'`` only: the evaluations of f made for each element (for a
+        Jacobian entry: those of its column, which its components share; the probe of a plain f
+        and f(x) of a one-sided gradient are counted in ``nfev`` only).
     precision : str
         The working precision the steps (and Richardson's rounding floor) were sized for: the
         coarser of x's dtype and the dtype of f's result ('float64', 'float32', 'float16').
@@ -54,6 +66,9 @@ class DerivativeResult:
     error: float | np.ndarray | None = None
     level: int | np.ndarray | None = None
     precision: str = "float64"
+    status: int | np.ndarray | None = None
+    success: bool | np.ndarray | None = None
+    element_nfev: int | np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,17 @@ from numba import types
 from numpy.typing import ArrayLike, NDArray
 
 from ._result import DerivativeResult, GradientCheck
-from ._validate import as_real_array, check_callable, check_flag, check_h, raise_nonfinite_x, warn_tiny_h
+from ._validate import (as_real_array, check_bounds, check_callable, check_direction, check_flag, check_h, check_maxiter,
+                        check_nonneg, check_ratio, raise_nonfinite_x, warn_tiny_h)
 from .engine import kernels as K
 from .engine import richardson as R
-from .engine.evaluate import elementwise_caller, stencil_derivative
-from .engine.runner import array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe, python_kernel, run, scalar_f
+from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
+from .engine.runner import (array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe, python_kernel, result_dtype,
+                            run, scalar_f)
 from .methods import check_method
 from .stencils import Stencil, get_stencil
-from .steps import eps_of, richardson_retry, step_factor, working_dtype
+from .steps import RICH_RATIO, RICH_ROWS, eps_of, fit_to_bounds, richardson_retry, working_dtype
+from .steps import step_factor as _step_factor
 
 __all__ = ["derivative", "gradient", "jacobian", "hessian", "check_gradient"]
 
@@ -94,12 +97,17 @@ class _Plan:
     parallel: bool = False
     fa: tuple = ()  # f's extra arguments, passed by the kernels (a plain f has them bound)
     raw: Callable | None = None  # a plain f itself (its extra arguments bound), for whole-array calls
+    vectorized: bool = False  # a plain f declared elementwise (derivative) or batched
 
     @property
     def eps(self) -> float:
         return eps_of(self.wd)
 
     def result(self, value, nfev, **kw) -> DerivativeResult:
+        if "status" not in kw:  # a fixed stencil: 0 where the value is finite, -3 where not
+            fin = np.isfinite(value)
+            kw["status"] = np.where(fin, 0, -3) if np.ndim(fin) else (0 if fin else -3)
+            kw["success"] = fin if np.ndim(fin) else bool(fin)
         return DerivativeResult(value=value, nfev=int(nfev), precision=self.wd.name, **kw)
 
 
@@ -123,7 +131,7 @@ def _check_args(args, kwargs) -> tuple[tuple, dict]:
 
 
 def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
-          args=(), kwargs=None) -> _Plan:
+          args=(), kwargs=None, vectorized: bool = False) -> _Plan:
     """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
     args, kwargs = _check_args(args, kwargs)
     xa = as_real_array(x)
@@ -152,7 +160,14 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
     if parallel:
         warnings.warn(f"{what}: parallel=True runs serially for a plain Python f ({fname(f)}): threads cannot "
                       "run Python code in parallel; use a numba @njit f for threads", RuntimeWarning, stacklevel=4)
-    if what == "derivative":
+    if what == "derivative" and (vectorized or is_elementwise(f)):
+        x0 = xk.reshape(-1)[:1] if xk.size else np.zeros(1, dtype=xd)
+        call, _ = elementwise_caller(scalar_f(f, what, complex_step), f, what, False, True)
+        r0 = call(x0)  # checks the shape (one value per point)
+        rd = result_dtype(np.asarray(r0))
+        f0 = float(np.real(r0[0])) if xk.size else None
+        g = scalar_f(f, what, complex_step)
+    elif what == "derivative":
         x0 = xk.reshape(-1)[0] if xk.size else xd.type(0)
         r0, rd = probe(f, x0, what)
         f0 = as_scalar(r0, what, fname(f)) if xk.size else None
@@ -165,7 +180,8 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         g = scalar_f(f, what, complex_step)
         r0, rd = probe(f, xk.copy(), what)
         f0 = as_scalar(r0, what, fname(f))
-    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f)
+    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f,
+                 vectorized=vectorized)
 
 
 def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
@@ -175,7 +191,7 @@ def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
         key = (st, plan.wd)
         hv = _DEFAULT_H.get(key)
         if hv is None:
-            hv = _DEFAULT_H[key] = np.array([step_factor(st.method, st.order, n, plan.wd)])
+            hv = _DEFAULT_H[key] = np.array([_step_factor(st.method, st.order, n, plan.wd)])
         return hv, True
     hv = check_h(h, plan.x.shape)
     if st.method != "complex":
@@ -218,27 +234,123 @@ def _shaped(out: np.ndarray, plan: _Plan):
     return float(v) if plan.x.ndim == 0 else v
 
 
-def _rich(h, plan: _Plan, shape: tuple):
-    """(first steps, user-given?, eps, retry, value, error, step, level arrays of shape) for
-    method='richardson': the user's h is the first (largest) step of a single sequence; without
-    one the policy of :data:`fdkit.steps.RICHARDSON` runs."""
+def _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds) -> tuple | None:
+    """The adaptive method's controls ``(atol, rtol, rows, ratio)`` for 'richardson' (None for a
+    fixed stencil, which refuses them: one stencil at one step has nothing to control)."""
+    given = [k for k, v in (("atol", atol), ("rtol", rtol), ("maxiter", maxiter), ("step_factor", step_factor))
+             if v is not None]
+    if not (isinstance(step_direction, (int, float)) and step_direction == 0):
+        given.append("step_direction")
+    if st is not None:
+        if given:
+            raise ValueError(f"{', '.join(given)} control method='richardson'; method={st.method!r} is one stencil "
+                             "at one step: give h (and bounds to keep its points inside f's domain)")
+        return None
+    if bounds is not None:
+        raise ValueError("bounds apply to the fixed stencils; with method='richardson' give step_direction=+1 or -1 "
+                         "where x is next to the edge of f's domain (and h for the first, largest step)")
+    return (check_nonneg(atol, "atol"), check_nonneg(rtol, "rtol"), check_maxiter(maxiter, RICH_ROWS),
+            check_ratio(step_factor, RICH_RATIO))
+
+
+def _rich(h, plan: _Plan, shape: tuple, ctl: tuple, dirs: np.ndarray | None = None):
+    """(common arguments, outputs) of a richardson body: the user's h is the first (largest)
+    step of a single sequence; without one the policy of :data:`fdkit.steps.RICHARDSON` runs.
+    common = (first steps, user-given?, eps, retry, ctl[, dirs]); outputs = value, error, step,
+    level, status and nfev arrays of ``shape``."""
     if h is None:
         hvec, userh = np.zeros(1), False
     else:
         hvec, userh = check_h(h, plan.x.shape), True
-    outs = (np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64))
-    return (hvec, userh, plan.eps, richardson_retry(plan.wd)), outs
+    outs = (np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64),
+            np.empty(shape, dtype=np.int64), np.empty(shape, dtype=np.int64))
+    common = (hvec, userh, plan.eps, richardson_retry(plan.wd), ctl)
+    return (common if dirs is None else (*common, dirs)), outs
 
 
 def _rich_result(plan: _Plan, value, outs, nfev, n: int, shape: tuple | None = None) -> DerivativeResult:
-    """A richardson run's result: error, step and level in the value's shape (scalars for a 0-d x)."""
-    _, err, hch, lev = outs
+    """A richardson run's result: error, step, level, status and nfev per element in the value's
+    shape (scalars for a 0-d x)."""
+    _, err, hch, lev, stat, nfe = outs
     shape = plan.x.shape if shape is None else shape
     if shape:
-        e, hc, lv = err.reshape(shape), hch.reshape(shape), lev.reshape(shape)
+        e, hc, lv, sv, nv = (a.reshape(shape) for a in (err, hch, lev, stat, nfe))
+        ok = sv == 0
     else:
-        e, hc, lv = float(err.flat[0]), float(hch.flat[0]), int(lev.flat[0])
-    return plan.result(value, nfev, h=hc, method="richardson", order=None, n=n, error=e, level=lv)
+        e, hc, lv, sv, nv = float(err.flat[0]), float(hch.flat[0]), int(lev.flat[0]), int(stat.flat[0]), int(nfe.flat[0])
+        ok = sv == 0
+    return plan.result(value, nfev, h=hc, method="richardson", order=None, n=n, error=e, level=lv, status=sv,
+                       success=ok, element_nfev=nv)
+
+
+@dataclass
+class _Group:
+    """The elements one fixed stencil runs over: all of them (``mask`` None; steps ``h`` of length
+    1 or N, relative with ``rel``), or with ``bounds`` a part (absolute signed steps of length N,
+    0 where another group's)."""
+
+    st: Stencil
+    h: np.ndarray
+    rel: bool
+    mask: np.ndarray | None = None
+
+
+def _fixed_groups(plan: _Plan, st: Stencil, h, bounds, n: int) -> list[_Group]:
+    """The stencil(s) and steps of a fixed method; with ``bounds`` every point stays inside them:
+    a central stencil that does not fit becomes the forward stencil of the same accuracy (at most
+    4) with steps up or down, a one-sided one flips side, and where neither fits the step shrinks
+    (:func:`fdkit.steps.fit_to_bounds`, scipy's rule).  The complex step never leaves x."""
+    hvec, rel = _steps(h, st, plan, n)
+    b = check_bounds(bounds, plan.x)
+    if b is None or st.method == "complex":
+        return [_Group(st, hvec, rel)]
+    if n > 2:
+        raise ValueError(f"bounds: n={n} has no one-sided stencil (forward and backward give n = 1, 2); "
+                         "use bounds=None or a smaller n")
+    lb, ub = b
+    xf = plan.x.reshape(-1).astype(np.float64)
+    habs = np.abs(np.reshape(_h_used(hvec, rel, plan.x), -1)).astype(np.float64)
+    span = int(round(max(abs(o) for o in st.offsets)))
+    if st.method == "central":
+        one = get_stencil("forward", min(st.order, 4), n)
+        ospan = int(round(max(one.offsets)))
+        hs, side = fit_to_bounds(xf, habs, lb, ub, span, ospan, True)
+        if h is None and one.order != st.order:  # the one-sided stencil's own default step (p = 6 -> 4)
+            hone = _step_factor("forward", one.order, n, plan.wd) * np.maximum(1.0, np.abs(xf))
+            hs = np.where(side, fit_to_bounds(xf, np.where(hs > 0, hone, -hone), lb, ub, ospan, ospan, False)[0], hs)
+        groups = [_Group(st, np.where(side, 0.0, hs), False, ~side), _Group(one, np.where(side, hs, 0.0), False, side)]
+    else:
+        sign = 1.0 if st.method == "forward" else -1.0
+        hs, _ = fit_to_bounds(xf, sign * habs, lb, ub, span, span, False)
+        groups = [_Group(get_stencil("forward", st.order, n), hs, False, np.ones(xf.size, dtype=bool))]
+    with np.errstate(over="ignore"):
+        vanished = (xf + hs).astype(plan.x.dtype) - plan.x.reshape(-1) == 0.0
+    if vanished.any():
+        i = int(np.argmax(vanished))
+        raise ValueError(f"bounds: at flat index {i} the room between x={xf[i]!r} and its bounds [{lb[i]!r}, {ub[i]!r}] "
+                         f"is below the resolution of {plan.x.dtype}: no step fits")
+    return [g for g in groups if g.mask.any()]
+
+
+def _groups_h(groups: list[_Group], plan: _Plan):
+    """The nominal steps of the groups in x's shape (signed with bounds; a float for a 0-d x)."""
+    if len(groups) == 1 and groups[0].mask is None:
+        return _h_used(groups[0].h, groups[0].rel, plan.x)
+    h = sum(g.h for g in groups).reshape(plan.x.shape)
+    return float(h) if plan.x.ndim == 0 else h
+
+
+def _groups_floor(plan: _Plan, groups: list[_Group], fabs, h, value) -> tuple[np.ndarray, np.ndarray | int]:
+    """The rounding floor (``_floor``) and the accuracy order of each element (the last axis of
+    value is the element's) under its group's stencil."""
+    if len(groups) == 1:
+        return _floor(plan, groups[0].st, fabs, h, value), groups[0].st.order
+    floor = np.zeros(np.shape(value))
+    order = np.zeros(np.shape(value)[-1])
+    for g in groups:
+        floor = np.where(g.mask, _floor(plan, g.st, fabs, h, value), floor)
+        order[g.mask] = g.st.order
+    return floor, order
 
 
 #: the parameters every quantity shares, written once and put into each docstring at import
@@ -255,24 +367,62 @@ _SHARED_PARAMETERS = """    estimate_error : bool, optional
 """
 
 
+_VECTORIZED = """    vectorized : bool, optional
+        A plain f is called with one number at a time (any f gets the derivative of f: R -> R at
+        each point, whatever it would do with an array).  ``vectorized=True`` declares f
+        elementwise: it is called with 1-D arrays of points and must return one value per
+        point (much faster for numpy code).  A numpy ufunc (np.sin, scipy.special.ndtr) is
+        elementwise by definition and always called on arrays.  Ignored for a jitted f.
+"""
+
+_BOUNDS = """    bounds : (lb, ub), optional
+        Bounds of x for the fixed stencils (scalars or broadcastable to x; -inf/inf or None for
+        none): every point f is evaluated at stays inside (scipy's ``approx_derivative`` rule).
+        A central stencil that does not fit becomes the forward stencil of the same accuracy
+        (at most 4) stepping up or down on the roomier side, a one-sided stencil flips side, and
+        where no full step fits the step shrinks to the room there is.  x must lie within the
+        bounds.  ``full_output`` reports the signed steps (negative: downwards).  n = 1, 2.
+"""
+
+_RICHARDSON = """    atol, rtol : float, optional
+        'richardson' only: stop an element's sequence once its error estimate is at most
+        ``atol + rtol * |value|`` on two rows in a row (once can be luck: measured) (default 0
+        and 0: refine until truncation falls below rounding).
+    maxiter : int, optional
+        'richardson' only: at most this many steps (tableau rows) per sequence (default 24).
+    step_factor : float, optional
+        'richardson' only: each step is the previous one divided by it (default 2).
+"""
+
+_DIRECTION = """    step_direction : int or array_like, optional
+        'richardson' only, per element of x: 0 central differences (default), +1 steps above x
+        only, -1 below x only (one-sided differences extrapolated in h, h^2, h^3, ...; for an x
+        at the edge of f's domain, as scipy.differentiate's ``step_direction``).
+"""
+
+
 def _shared_doc(fn):
     """Put the shared parameters into fn's docstring (one text, no drift between functions)."""
-    fn.__doc__ = fn.__doc__.replace("    <shared parameters>\n", _SHARED_PARAMETERS)
+    doc = fn.__doc__.replace("    <shared parameters>\n", _SHARED_PARAMETERS)
+    doc = doc.replace("    <bounds>\n", _BOUNDS).replace("    <richardson>\n", _RICHARDSON)
+    fn.__doc__ = doc.replace("    <direction>\n", _DIRECTION).replace("    <vectorized>\n", _VECTORIZED)
     return fn
 
 
-def _halving_error(at: Callable, value: np.ndarray, hvec: np.ndarray, st: Stencil, floor) -> tuple[np.ndarray, int]:
+def _halving_error(at: Callable, value: np.ndarray, order, floor) -> tuple[np.ndarray, int]:
     """The error estimate of a fixed stencil's value D(h): truncation from the same stencil at
     h/2, plus the rounding floor.
 
     Truncation ~C h^p gives ``D(h) - D(h/2) = C h^p (1 - 2^-p)``, so the truncation estimate is
-    ``|D(h) - D(h/2)| / (1 - 2^-p)``.  The two values can round alike (their difference is then
-    0 where rounding dominates), so the floor ``4 eps |f| sum|w| / h^n`` (``floor``, of value's
-    shape; ``4 eps |value|`` for the complex step) is added.  Returns (error, nfev of the rerun).
+    ``|D(h) - D(h/2)| / (1 - 2^-p)`` (p = ``order``, per element where stencils differ).  The two
+    values can round alike (their difference is then 0 where rounding dominates), so the floor
+    ``4 eps |f| sum|w| / h^n`` (``floor``, of value's shape; ``4 eps |value|`` for the complex
+    step) is added.  ``at(scale)`` reruns the stencil(s) at the steps times scale.  Returns
+    (error, nfev of the rerun).
     """
-    half, nfev = at(hvec * 0.5)
+    half, nfev = at(0.5)
     with np.errstate(invalid="ignore"):
-        return np.abs(value - half) / (1.0 - 2.0 ** -st.order) + floor, nfev
+        return np.abs(value - half) / (1.0 - 2.0 ** -np.asarray(order, dtype=float)) + floor, nfev
 
 
 def _floor(plan: _Plan, st: Stencil, fabs, h, value) -> np.ndarray:
@@ -280,7 +430,7 @@ def _floor(plan: _Plan, st: Stencil, fabs, h, value) -> np.ndarray:
     complex step, which subtracts nothing), in the working precision."""
     if st.method == "complex":
         return 4.0 * plan.eps * np.abs(value)
-    return 4.0 * plan.eps * np.abs(fabs) * float(np.abs(st.weights).sum()) / np.asarray(h, dtype=float) ** st.n
+    return 4.0 * plan.eps * np.abs(fabs) * float(np.abs(st.weights).sum()) / np.abs(np.asarray(h, dtype=float)) ** st.n
 
 
 def _prep_from_probe(plan: _Plan, st_offsets) -> Callable:
@@ -303,6 +453,13 @@ def derivative(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    vectorized: bool = False,
+    bounds: tuple | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    maxiter: int | None = None,
+    step_factor: float | None = None,
+    step_direction: int | ArrayLike = 0,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Elementwise n-th derivative of a scalar function f: R -> R at every point of x.
 
@@ -336,6 +493,10 @@ def derivative(
         'richardson' also ``error``, an estimate of each element's absolute error, and
         ``level``; h is then the step of the entry chosen).
     <shared parameters>
+    <vectorized>
+    <bounds>
+    <richardson>
+    <direction>
 
     Returns
     -------
@@ -405,40 +566,54 @@ def derivative(
     parallel = check_flag(parallel, "parallel")
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
+    vectorized = check_flag(vectorized, "vectorized")
     full_output = full_output or estimate_error
+    ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
-    plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False, args=args, kwargs=kwargs)
+    plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False, args=args, kwargs=kwargs,
+                 vectorized=vectorized)
     xflat = plan.x.reshape(-1)
     if st is None:
-        common, outs = _rich(h, plan, (xflat.size,))
+        common, outs = _rich(h, plan, (xflat.size,), ctl, check_direction(step_direction, plan.x.shape))
         args = (xflat, *common[:2], int(n), *common[2:], *outs, plan.fa)
         nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "derivative")
         return _rich_result(plan, value, outs, nfev, int(n)) if full_output else value
-    hvec, rel = _steps(h, st, plan, st.n)
+    groups = _fixed_groups(plan, st, h, bounds, st.n)
 
-    def at(hv):
+    def at(scale):
         out = np.empty(xflat.size, dtype=plan.x.dtype)
-        if plan.jitted:
-            args = (xflat, hv, rel, st.offsets_t, st.weights_t, st.n, out, plan.fa)
-            return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, parallel=parallel)
-        call, counter = elementwise_caller(plan.f, plan.raw, "derivative", cs)
-        hx = hv[0] * np.maximum(1.0, np.abs(xflat)) if rel else hv
-        out[...] = stencil_derivative(call, xflat, hx, st, plan.x.dtype)[0]
-        return out, counter[0]
+        cnt = 0
+        for g in groups:
+            hv = g.h if scale == 1.0 else g.h * scale
+            xs, o = xflat, out
+            if g.mask is not None:
+                xs, hv, o = xflat[g.mask], hv[g.mask], np.empty(int(g.mask.sum()), dtype=plan.x.dtype)
+            if plan.jitted:
+                args = (xs, hv, g.rel, g.st.offsets_t, g.st.weights_t, g.st.n, o, plan.fa)
+                cnt += run(plan.f, K.no_prep, K.deriv_body, args, xs.size, parallel=parallel)
+            else:
+                call, counter = elementwise_caller(plan.f, plan.raw, "derivative", cs, plan.vectorized)
+                hx = hv[0] * np.maximum(1.0, np.abs(xs)) if g.rel else hv
+                o[...] = stencil_derivative(call, xs, hx, g.st, plan.x.dtype)[0]
+                cnt += counter[0]
+            if g.mask is not None:
+                out[g.mask] = o
+        return out, cnt
 
-    out, nfev = at(hvec)
+    out, nfev = at(1.0)
     value = _shaped(out, plan)
     _warn_nonfinite(value, "derivative")
     if estimate_error:
         fx, nfx = _values_at_x(plan, plan.raw, xflat, cs)
-        hu = _h_used(hvec, rel, plan.x)
-        err, more = _halving_error(at, out, hvec, st, _floor(plan, st, fx, np.reshape(hu, -1), out))
+        hu = _groups_h(groups, plan)
+        floor, p = _groups_floor(plan, groups, fx, np.reshape(hu, -1), out)
+        err, more = _halving_error(at, out, p, floor)
         return plan.result(value, nfev + more + nfx + plan.nprobe, h=hu, method=st.method,
                            order=st.order, n=st.n, error=_shaped(err, plan))
     if full_output:
-        return plan.result(value, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method=st.method,
+        return plan.result(value, nfev + plan.nprobe, h=_groups_h(groups, plan), method=st.method,
                            order=st.order, n=st.n)
     return value
 
@@ -451,7 +626,7 @@ def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarra
     if plan.jitted:
         args = (xflat, np.ones(1), False, (0.0,), (1.0,), 0, out, plan.fa)
         return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size)
-    call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False)
+    call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False, plan.vectorized)
     out[...] = np.asarray(call(xflat.copy()), dtype=np.float64)
     return out, counter[0]
 
@@ -476,6 +651,12 @@ def gradient(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    bounds: tuple | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    maxiter: int | None = None,
+    step_factor: float | None = None,
+    step_direction: int | ArrayLike = 0,
 ) -> float | NDArray[np.floating] | DerivativeResult:
     """Gradient of a scalar function f: R^N -> R at x, in x's shape.
 
@@ -506,6 +687,9 @@ def gradient(
         Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method (and
         for 'richardson' ``error`` and ``level``, of x's shape).
     <shared parameters>
+    <bounds>
+    <richardson>
+    <direction>
 
     Returns
     -------
@@ -549,38 +733,45 @@ def gradient(
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
+    ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
                  args=args, kwargs=kwargs)
     size = plan.x.size
     if st is None:
-        common, outs = _rich(h, plan, (size,))
+        common, outs = _rich(h, plan, (size,), ctl, check_direction(step_direction, plan.x.shape))
         args = (plan.x, *common, *outs, plan.fa)
-        nfev = run(plan.f, K.no_prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
+        prep = R.grad_prep if plan.jitted else (lambda g, a: (plan.f0, 0))  # f(x) from the probe
+        nfev = run(plan.f, prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "gradient")
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value
-    hvec, rel = _steps(h, st, plan, 1)
-    if not plan.jitted:
-        prep = _prep_from_probe(plan, st.offsets)
-    else:
-        prep = K.grad_prep if st.uses_base_point else K.no_prep
+    groups = _fixed_groups(plan, st, h, bounds, 1)
 
-    def at(hv):
+    def at(scale):
         out = np.empty(size)
-        return out, run(plan.f, prep, K.grad_body, (plan.x, hv, rel, st.offsets, st.weights, out, plan.fa), size,
-                        parallel=parallel)
+        cnt = 0
+        for g in groups:
+            if not plan.jitted:
+                prep = _prep_from_probe(plan, g.st.offsets)
+            else:
+                prep = K.grad_prep if g.st.uses_base_point else K.no_prep
+            hv = g.h if scale == 1.0 else g.h * scale
+            cnt += run(plan.f, prep, K.grad_body, (plan.x, hv, g.rel, g.st.offsets, g.st.weights, out, plan.fa), size,
+                       parallel=parallel)
+        return out, cnt
 
-    out, nfev = at(hvec)
+    out, nfev = at(1.0)
     value = _shaped(out, plan)
     _warn_nonfinite(value, "gradient")
     if estimate_error:
-        hu = _h_used(hvec, rel, plan.x)
+        hu = _groups_h(groups, plan)
         fx, nfx = _f_at_x(plan) if st.method != "complex" else (0.0, 0)
-        err, more = _halving_error(at, out, hvec, st, _floor(plan, st, fx, np.reshape(hu, -1), out))
+        floor, p = _groups_floor(plan, groups, fx, np.reshape(hu, -1), out)
+        err, more = _halving_error(at, out, p, floor)
         return plan.result(value, nfev + more + nfx + plan.nprobe, h=hu, method=st.method,
                            order=st.order, n=1, error=_shaped(err, plan))
     if full_output:
-        return plan.result(value, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method=st.method,
+        return plan.result(value, nfev + plan.nprobe, h=_groups_h(groups, plan), method=st.method,
                            order=st.order, n=1)
     return value
 
@@ -605,6 +796,12 @@ def jacobian(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    bounds: tuple | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    maxiter: int | None = None,
+    step_factor: float | None = None,
+    step_direction: int | ArrayLike = 0,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Jacobian of a vector function f: R^N -> R^M at x, of shape (M, N).
 
@@ -631,6 +828,9 @@ def jacobian(
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``,
         ``level`` and ``h`` of the Jacobian's shape).
     <shared parameters>
+    <bounds>
+    <richardson>
+    <direction>
 
     Returns
     -------
@@ -656,35 +856,41 @@ def jacobian(
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
+    ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
     plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs)
     f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
     size = plan.x.size
     shape = (f0.size, size)
     if st is None:
-        common, outs = _rich(h, plan, shape)
-        args = (plan.x, *common, *outs, plan.fa)
+        common, outs = _rich(h, plan, shape, ctl, check_direction(step_direction, plan.x.shape))
+        args = (plan.x, f0, *common, *outs, plan.fa)
         nfev = run(plan.f, K.no_prep, R.jac_body, args, size, parallel=parallel) + nprobe
         jac = outs[0].astype(plan.x.dtype, copy=False)
         _warn_nonfinite(jac, "jacobian")
         return _rich_result(plan, jac, outs, nfev, 1, shape) if full_output else jac
-    hvec, rel = _steps(h, st, plan, 1)
+    groups = _fixed_groups(plan, st, h, bounds, 1)
 
-    def at(hv):
+    def at(scale):
         jac = np.zeros(shape)
-        return jac, run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, rel, st.offsets, st.weights, f0, jac, plan.fa),
-                        size, parallel=parallel)
+        cnt = 0
+        for g in groups:
+            hv = g.h if scale == 1.0 else g.h * scale
+            cnt += run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, g.rel, g.st.offsets, g.st.weights, f0, jac, plan.fa),
+                       size, parallel=parallel)
+        return jac, cnt
 
-    jac, nfev = at(hvec)
+    jac, nfev = at(1.0)
     J = jac.astype(plan.x.dtype, copy=False)
     _warn_nonfinite(J, "jacobian")
     if estimate_error:
-        hu = np.reshape(_h_used(hvec, rel, plan.x), (1, -1))
-        err, more = _halving_error(at, jac, hvec, st, _floor(plan, st, np.reshape(f0, (-1, 1)), hu, jac))
-        return plan.result(J, nfev + more + nprobe, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order,
+        hu = _groups_h(groups, plan)
+        floor, p = _groups_floor(plan, groups, np.reshape(f0, (-1, 1)), np.reshape(hu, (1, -1)), jac)
+        err, more = _halving_error(at, jac, p, floor)
+        return plan.result(J, nfev + more + nprobe, h=hu, method=st.method, order=st.order,
                            n=1, error=err.astype(plan.x.dtype, copy=False))
     if full_output:
-        return plan.result(J, nfev + nprobe, h=_h_used(hvec, rel, plan.x), method=st.method, order=st.order, n=1)
+        return plan.result(J, nfev + nprobe, h=_groups_h(groups, plan), method=st.method, order=st.order, n=1)
     return J
 
 
@@ -700,6 +906,10 @@ def hessian(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    maxiter: int | None = None,
+    step_factor: float | None = None,
 ) -> NDArray[np.floating] | DerivativeResult:
     """Hessian of a scalar function f: R^N -> R at x: a symmetric (N, N) matrix.
 
@@ -724,6 +934,7 @@ def hessian(
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``, ``level``
         and ``h`` per entry, each (N, N)).
     <shared parameters>
+    <richardson>
 
     Returns
     -------
@@ -752,11 +963,12 @@ def hessian(
     full_output = check_flag(full_output, "full_output")
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
+    ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, 0, None)
     plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs)
     size = plan.x.size
     items = K.hess_items(size)
     if st is None:
-        common, outs = _rich(h, plan, (size, size))
+        common, outs = _rich(h, plan, (size, size), ctl)
         args = (plan.x, *common, *outs, plan.fa)
         prep = R.hess_prep if plan.jitted else (lambda g, a: (plan.f0, 0))
         nfev = run(plan.f, prep, R.hess_body, args, items, parallel=parallel) + plan.nprobe
@@ -765,7 +977,8 @@ def hessian(
         return _rich_result(plan, H, outs, nfev, 2, (size, size)) if full_output else H
     hvec, rel = _steps(h, st, plan, 2)
 
-    def at(hv):
+    def at(scale):
+        hv = hvec if scale == 1.0 else hvec * scale
         H = np.empty((size, size))
         if plan.jitted:
             prep = K.hess_prep
@@ -774,14 +987,14 @@ def hessian(
             prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
         return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H, plan.fa), items, parallel=parallel)
 
-    out, nfev = at(hvec)
+    out, nfev = at(1.0)
     H = out.astype(plan.x.dtype, copy=False)
     _warn_nonfinite(H, "hessian")
     if estimate_error:
         hu = np.reshape(_h_used(hvec, rel, plan.x), -1)
         fx, nfx = _f_at_x(plan)
         floor = 16.0 * plan.eps * fx / np.outer(hu, hu)  # 4 eps |f| sum|w| / (h_i h_j), sum|w| = 4
-        err, more = _halving_error(at, out, hvec, st, floor)
+        err, more = _halving_error(at, out, st.order, floor)
         nfev += nfx
         return plan.result(H, nfev + more + plan.nprobe, h=_h_used(hvec, rel, plan.x), method="central", order=2,
                            n=2, error=err.astype(plan.x.dtype, copy=False))

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .stencils import get_stencil
 
-__all__ = ["optimal_step", "step_factor", "eps_of", "working_dtype", "model_optimum", "richardson_retry",
+__all__ = ["optimal_step", "step_factor", "eps_of", "working_dtype", "model_optimum", "richardson_retry", "fit_to_bounds",
            "COMPLEX_STEP", "RICHARDSON", "PRECISIONS"]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -185,3 +185,60 @@ def optimal_step(method: str, x: ArrayLike = 1.0, *, order: int | None = None, n
         return c * max(1.0, abs(float(x)))
     h = c * np.maximum(1.0, np.abs(xa))
     return float(h) if h.ndim == 0 else h
+
+
+def fit_to_bounds(x: np.ndarray, h: np.ndarray, lb: np.ndarray, ub: np.ndarray, span: int, one_span: int,
+                  two_sided: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Steps that keep a stencil's points inside [lb, ub] (scipy's ``approx_derivative`` rule).
+
+    Parameters
+    ----------
+    x, h, lb, ub : ndarray
+        Points, positive nominal steps and bounds (flat, float64, x within the bounds).
+    span : int
+        The stencil's reach in steps: max |offset| (central p = 2: 1; forward p = 2: 2).
+    one_span : int
+        The reach of the one-sided stencil that replaces a central one (``two_sided``).
+    two_sided : bool
+        A central stencil (else a forward one; a backward one is passed as forward with -h).
+
+    Returns
+    -------
+    h : ndarray
+        Signed steps: a one-sided stencil steps downwards where h < 0.  Where a full step fits
+        on neither side, the step shrinks to the room on the roomier side.
+    one_sided : ndarray of bool
+        Where a central stencil is replaced by the one-sided one (always False for one-sided).
+
+    Examples
+    --------
+    >>> x = np.array([0.0, 0.5, 1.0]); one = np.ones(3)
+    >>> fit_to_bounds(x, 0.1 * one, 0 * one, one, 1, 2, True)
+    (array([ 0.1,  0.1, -0.1]), array([ True, False,  True]))
+    """
+    lower = x - lb
+    upper = ub - x
+    hs = h.astype(np.float64).copy()
+    if not two_sided:
+        reach = np.abs(hs) * span
+        fits = np.where(hs > 0, upper >= reach, lower >= reach)
+        flips = ~fits & np.where(hs > 0, lower >= reach, upper >= reach)
+        hs[flips] *= -1.0
+        cramped = ~fits & ~flips
+        up = cramped & (upper >= lower)
+        hs[up] = upper[up] / span
+        down = cramped & (upper < lower)
+        hs[down] = -lower[down] / span
+        return hs, np.zeros(x.shape, dtype=bool)
+    central = (lower >= span * hs) & (upper >= span * hs)
+    one = ~central
+    up = one & (upper >= lower)
+    hs[up] = np.minimum(hs[up], upper[up] / one_span)
+    down = one & (upper < lower)
+    hs[down] = -np.minimum(hs[down], lower[down] / one_span)
+    # a one-sided step squeezed below what a central stencil fits: central with that room
+    room = np.minimum(upper, lower) / span
+    back = one & (np.abs(hs) <= room)
+    hs[back] = room[back]
+    one[back] = False
+    return hs, one

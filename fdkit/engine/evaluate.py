@@ -16,7 +16,7 @@ import numpy as np
 
 from ..stencils import Stencil
 
-__all__ = ["stencil_derivative", "elementwise_caller"]
+__all__ = ["stencil_derivative", "elementwise_caller", "is_elementwise"]
 
 
 def stencil_derivative(call: Callable[[np.ndarray], np.ndarray], x, h, stencil: Stencil, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -64,35 +64,53 @@ def stencil_derivative(call: Callable[[np.ndarray], np.ndarray], x, h, stencil: 
     return value, hh
 
 
-def elementwise_caller(scalar_f: Callable, f: Callable, what: str, complex_step: bool):
+def is_elementwise(f) -> bool:
+    """True for a numpy ufunc (np.sin, scipy.special.ndtr, ...): elementwise by definition, so
+    fdkit calls it on whole arrays without being told."""
+    return isinstance(f, np.ufunc)
+
+
+def elementwise_caller(scalar_f: Callable, f: Callable, what: str, complex_step: bool, vectorized: bool):
     """``call(points) -> values`` for :func:`stencil_derivative` from a plain f, and a counter.
 
-    f is called on whole arrays while it maps them elementwise (same shape back, a number
-    dtype); after the first call that raises or returns another shape it is called point by
-    point through ``scalar_f`` (which checks each value).  Returns ``(call, counter)`` where
-    ``counter[0]`` is the number of points evaluated.
+    The contract of a plain f in ``derivative``: it is called with one number at a time
+    (``scalar_f``, which checks each value), so any f gets the derivative of f: R -> R at each
+    point, whatever it does with arrays.  An f declared elementwise (``vectorized=True``) or a
+    numpy ufunc is called on whole 1-D arrays of points instead and must return one value per
+    point (a ValueError names the expected shape).  Returns ``(call, counter)``, ``counter[0]``
+    the number of points evaluated; ``counter[1]`` the number of calls of f.
     """
-    counter = [0]
-    state = {"vector": True}
+    counter = [0, 0]
+    name = getattr(f, "__name__", type(f).__name__)
 
-    def call(pts):
-        if state["vector"] and pts.ndim > 0:
-            try:
-                r = np.asarray(f(pts))
-            except Exception:  # noqa: BLE001 - a scalar-only f (math.sin on an array): loop instead
-                r = None
-            if r is not None and r.shape == pts.shape and r.dtype.kind in "iufc":
-                counter[0] += pts.size
-                if complex_step and r.dtype.kind != "c":
-                    scalar_f(pts.flat[0])  # raises the TypeError that says why
-                if not complex_step and r.dtype.kind == "c":
-                    raise TypeError(f"{what} needs a real-valued f, but f(x) returned dtype {r.dtype}")
-                return r
-            state["vector"] = False
+    def call_array(pts):
+        flat = pts.reshape(-1)
+        try:
+            r = np.asarray(f(flat))
+        except TypeError:
+            if complex_step:
+                scalar_f(flat[0])  # raises the TypeError that says why f cannot take complex input
+            raise
+        counter[0] += flat.size
+        counter[1] += 1
+        if r.shape != flat.shape:
+            raise ValueError(f"{what}: f is called with vectorized=True on an array of {flat.size} points, shape "
+                             f"{flat.shape}, and must return one value per point, shape {flat.shape}; "
+                             f"{name} returned shape {r.shape}. An f that is not elementwise needs vectorized=False")
+        if r.dtype.kind not in "iufc":
+            raise TypeError(f"{what} needs f to return numbers, but {name} returned dtype {r.dtype}")
+        if complex_step and r.dtype.kind != "c":
+            scalar_f(pts.flat[0])  # raises the TypeError that says why
+        if not complex_step and r.dtype.kind == "c":
+            raise TypeError(f"{what} needs a real-valued f, but f(x) returned dtype {r.dtype}")
+        return r.reshape(pts.shape)
+
+    def call_points(pts):
         out = np.empty(pts.shape, dtype=np.complex128 if complex_step else np.float64)
         for idx in np.ndindex(pts.shape):
             out[idx] = scalar_f(pts[idx])
             counter[0] += 1
+            counter[1] += 1
         return out
 
-    return call, counter
+    return (call_array if vectorized or is_elementwise(f) else call_points), counter

@@ -33,7 +33,9 @@ time, so the same source serves every precision and the Python twin:
 Conventions
 -----------
 Steps ``h`` are a 1-D float64 array of length 1 or x.size; with ``rel`` the step of element i is
-``h * max(1, |x_i|)``.  Bodies perturb a private work copy (per chunk) and restore the saved
+``h * max(1, |x_i|)``.  A negative step mirrors a one-sided stencil (forward with -h is backward);
+the gradient and Jacobian bodies skip a parameter whose step is 0 (with ``bounds``, the API runs
+the central and the one-sided stencil over disjoint sets of parameters).  Bodies perturb a private work copy (per chunk) and restore the saved
 value exactly; x itself is only read.  No fastmath anywhere: it would fold ``(x + h) - x`` into
 h.  Kernels trust their inputs (the API validates); NaN propagates.
 """
@@ -279,6 +281,8 @@ def grad_body(f, args, f0, lo, hi):
     for i in range(lo, hi):
         xi = xr[i]
         hh = taken(xi, step(h, rel, i, xi), offsets)
+        if hh == 0.0:  # a step of 0: this parameter is another stencil's (``bounds``)
+            continue
         acc = 0.0
         r = 0.0
         for k in range(len(offsets)):
@@ -320,6 +324,8 @@ def jac_body(f, args, shared, lo, hi):
     for i in range(lo, hi):
         xi = xr[i]
         hh = taken(xi, step(h, rel, i, xi), offsets)
+        if hh == 0.0:  # a step of 0: this column is another stencil's (``bounds``)
+            continue
         for k in range(len(offsets)):
             o = offsets[k]
             if o == 0.0:

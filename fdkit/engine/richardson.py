@@ -41,7 +41,8 @@ import numpy as np
 from ..steps import RICH_FACTOR, RICH_H0, RICH_NOISE, RICH_PATIENCE, RICH_RATIO, RICH_ROUNDING, RICH_ROWS, RICH_SAFE
 from .kernels import hess_cross, hess_diag, jit, jit_cached, like
 
-__all__ = ["rich_sequence", "deriv_body", "grad_body", "jac_body", "hess_prep", "hess_body", "ROWS"]
+__all__ = ["rich_sequence", "deriv_body", "grad_prep", "grad_body", "jac_body", "hess_prep", "hess_body", "ROWS",
+           "CONVERGED", "ROUNDING", "MAXITER", "NONFINITE"]
 
 ROWS = RICH_ROWS
 _R_H0, _R_RATIO, _R_ROWS = RICH_H0, RICH_RATIO, RICH_ROWS
@@ -51,23 +52,25 @@ _VANISHED = (0.0, 0.0, 0, 0.0, 0.0)  # a helper's answer when the step vanished 
 
 
 @jit_cached(inline="always")
-def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post):
+def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post, even):
     """Add row m (the difference d at step hh, rounding floor rnd) to the tableau, kept as its
     newest row T (updated in place) and the steps t.  ``post`` is the largest move of the best
-    entry's level in the rows after it (noise the min over entries would hide).  Returns the
-    updated (best, val, hstep, level, bad, post, stop)."""
+    entry's level in the rows after it (noise the min over entries would hide).  ``even``: the
+    difference is even in h (central; the tableau eliminates h^2, h^4, ...), else one-sided
+    (h, h^2, h^3, ...).  Returns the updated (best, val, hstep, level, bad, post, stop) with stop
+    0 (go on), 1 (converged: truncation below the rounding floor) or 2 (rounding took over)."""
     t[m] = hh
     o = T[0]  # the previous row's entry j-1 as the loop reaches j
     T[0] = d
     if m == 0:
-        return best, val, hstep, level, bad, post, False
-    stop = False
+        return best, val, hstep, level, bad, post, 0
+    stop = 0
     improved = False
     prev = d
     last = o
     for j in range(1, m + 1):
         q = t[m - j] / hh
-        cur = prev + (prev - o) / (q * q - 1.0)
+        cur = prev + (prev - o) / ((q * q if even else q) - 1.0)
         tr = max(abs(cur - prev), abs(cur - o))
         if j < m:  # and the same level one row up
             tr = max(tr, abs(cur - T[j]))
@@ -76,7 +79,7 @@ def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post):
             best, val, hstep, level = e, cur, hh, j
             improved = True
         if tr <= rnd and m >= 2 and j < m:  # truncation below rounding: smaller steps cannot help
-            stop = True  # (j < m: an entry also checked against its level one row up; the
+            stop = 1  # (j < m: an entry also checked against its level one row up; the
             # newest diagonal alone can agree with its two parents by chance, measured)
         last = o
         o = T[j]  # unset for j = m (never read: the loop ends)
@@ -86,7 +89,7 @@ def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post):
         post = 0.0
     elif 1 <= level <= m:
         post = max(post, abs(T[int(level)] - val))
-    if not stop:
+    if stop == 0:
         # the newest diagonal jumped while the best estimate is already near the rounding floor,
         # or by less than sqrt(eps) of the value (``calm``): rounding rules (the second case is
         # an f whose own rounding is far above the floor, a sum of terms that cancel).  A jump
@@ -95,17 +98,18 @@ def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post):
         jump = abs(prev - last)
         if jump >= _R_SAFE * best and (best <= _R_NOISE * rnd or jump <= calm * abs(val)):
             bad += 1
-            stop = bad >= _R_PATIENCE
+            if bad >= _R_PATIENCE:
+                stop = 2
         else:
             bad = 0
     return best, val, hstep, level, bad, post, stop
 
 
 @jit_cached
-def _next_h(hk, x):
+def _next_h(hk, x, ratio):
     """The step after a non-finite difference: h/r, or |x|/2 if that is smaller (a singularity
     at 0, as for log or sqrt near 0)."""
-    hk = hk / _R_RATIO
+    hk = hk / ratio
     ax = abs(x)
     if ax > 0.0 and hk > 0.5 * ax:
         hk = 0.5 * ax
@@ -142,44 +146,60 @@ def _better(a, b):
     return a
 
 
+#: a sequence's status (scipy.differentiate's codes): converged (the tolerance met, or truncation
+#: below the rounding floor), rounding took over (or the step vanished next to x), every row spent
+#: (``maxiter``), the value is not finite
+CONVERGED, ROUNDING, MAXITER, NONFINITE = 0, -1, -2, -3
+
+
 @jit
-def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
+def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, ctl, even, T, t):
     """The value of one element by Richardson extrapolation: sequence 1 from the policy's (or the
     user's) first step, and sequence 2 from 0.1 max(|x_i|, |x_j|) when the first one's relative
     estimate stays above ``retry`` at |x| > 1 (policy steps only).
 
     ``diff(f, ctx, i, j, a_i, a_j)`` gives the difference at the nominal steps (a_i, a_j) (a_j
-    is used by the Hessian's cross entries only).  T and t are the tableau's scratch rows.
-    Returns ``(nfev, (err, value, step, level))``.
+    is used by the Hessian's cross entries only).  ``ctl = (atol, rtol, rows, ratio)``: a
+    sequence also stops once its estimate is at most ``atol + rtol |value|`` on two rows in a
+    row, and has at most
+    ``rows`` rows, the steps shrinking by ``ratio``.  ``even``: the difference is central (else
+    one-sided).  T and t are the tableau's scratch rows (at least ``rows`` long).
+    Returns ``(nfev, (err, value, step, level), status)``.
     """
+    atol, rtol, rows, ratio = ctl
     cnt = 0
     res = _NONE
+    status = MAXITER
     ax = max(abs(xi), abs(xj))
     calm = np.sqrt(eps)
     for seq in range(2):
-        if seq == 1 and (userh or ax <= 1.0 or res[0] <= retry * abs(res[1])):
+        if seq == 1 and (userh or ax <= 1.0 or res[0] <= retry * abs(res[1])
+                         or res[0] <= atol + rtol * abs(res[1])):
             break
         best, val, hstep, level = _NONE
         bad = 0
+        met = 0
         post = 0.0
         m = 0
+        st = MAXITER
         ai = _h0(h, userh, i, xi, seq == 1)
         aj = _h0(h, userh, j, xj, seq == 1)
         rnd = 0.0
         f1 = 0.0  # max|f| of the two rows before the newest
         f2 = 0.0
-        for _ in range(_R_ROWS):
+        for _ in range(rows):
             d, fnew, c, scale, w = diff(f, ctx, i, j, ai, aj)
             cnt += c
             if scale == 0.0:  # the step vanished next to x
+                st = ROUNDING
                 break
             if not np.isfinite(d):
                 m = 0
-                ai = _next_h(ai, xi)
-                aj = _next_h(aj, xj)
+                ai = _next_h(ai, xi, ratio)
+                aj = _next_h(aj, xj, ratio)
                 continue
-            ai = ai / _R_RATIO
-            aj = aj / _R_RATIO
+            ai = ai / ratio
+            aj = aj / ratio
             # the rounding floor at this row's step: max|f| over this row and the two before it
             # (an f whose evaluation error exceeds a few ulps of its own value, as ndtr(x / s) in
             # its tail, needs the neighbours' larger values: measured), not over every row (far
@@ -188,13 +208,36 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
             rnd = max(rnd, _R_RC * eps * max(fnew, f1, f2) * w)
             f2 = f1
             f1 = fnew
-            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, calm, m, T, t, best, val, hstep, level, bad, post)
-            if stop:
+            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, calm, m, T, t, best, val, hstep, level,
+                                                             bad, post, even)
+            if stop == 1:
+                st = CONVERGED
                 break
+            if stop == 2:
+                st = ROUNDING
+                break
+            # the tolerance met on two rows in a row (met once, the newest diagonal can agree with
+            # its parents by chance: measured, 2 of 10^5 points of runge with rtol = sqrt(eps)
+            # stopped 2x above their estimate)
+            if m >= 1 and max(best, _R_FACTOR * post) <= atol + rtol * abs(val):
+                met += 1
+                if met >= 2:
+                    st = CONVERGED
+                    break
+            else:
+                met = 0
             m += 1
         this = (max(best, _R_FACTOR * post), val, hstep, level)  # post is a distance, like tr
-        res = _better(res, this) if seq == 1 else this
-    return cnt, res
+        if seq == 0:
+            res, status = this, st
+        else:
+            won = _better(res, this)
+            if won[0] != res[0] or won[1] != res[1]:
+                status = st
+            res = won
+    if not np.isfinite(res[1]):
+        status = NONFINITE
+    return cnt, res, status
 
 
 # ------------------------------------------------------------------ difference helpers
@@ -202,9 +245,12 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, T, t):
 
 @jit
 def diff_point(f, ctx, i, j, ai, aj):
-    """Elementwise: ctx = (x_i, f(x_i), n); the central first (n = 1) or second (n = 2)
-    difference of scalar f at x_i; rounding weight 1/h (n = 1) or 4/h^2."""
-    x, f0, n, fa = ctx
+    """Elementwise: ctx = (x_i, f(x_i), n, s); the central (s = 0) or one-sided (s = +-1: the
+    points x_i, x_i + s h, x_i + 2 s h) first (n = 1) or second (n = 2) difference of scalar f
+    at x_i; rounding weight sum|w| / h^n."""
+    x, f0, n, s, fa = ctx
+    if s != 0:
+        return _one_sided_point(f, x, f0, n, s * ai, fa)
     hh = like(x + ai, x) - x
     if hh == 0.0:
         return _VANISHED
@@ -216,17 +262,39 @@ def diff_point(f, ctx, i, j, ai, aj):
 
 
 @jit
+def _one_sided_point(f, x, f0, n, a, fa):
+    """The one-sided difference at the signed nominal step a (points rounded to x's precision,
+    the steps actually taken as divisors; n = 2 from three points, exact for unequal steps)."""
+    h1 = like(x + a, x) - x
+    if h1 == 0.0:
+        return _VANISHED
+    f1 = np.float64(f(like(x + h1, x), *fa))
+    if n == 1:
+        return (f1 - f0) / h1, max(abs(f1), abs(f0)), 1, np.float64(abs(h1)), 2.0 / abs(h1)
+    h2 = like(x + 2.0 * a, x) - x
+    f2 = np.float64(f(like(x + h2, x), *fa))
+    d = 2.0 * ((f1 - f0) / h1 - (f2 - f0) / h2) / (h1 - h2)
+    return d, max(abs(f1), abs(f2), abs(f0)), 2, np.float64(abs(h1)), 4.0 / (h1 * h1)
+
+
+@jit
 def diff_param(f, ctx, i, j, ai, aj):
-    """Gradient: ctx = (work,); the central difference of f: R^N -> R in x_i (work is perturbed
+    """Gradient: ctx = (work, f(x), s); the central (s = 0) or one-sided (s = +-1) difference of
+    f: R^N -> R in x_i (work is perturbed
     through its flat view and restored exactly).  The view is made here, not passed in the
     tuple: numba takes the arrays of a tuple argument for distinct buffers, and LLVM then drops
     the perturbations and the restore (measured: x came back changed)."""
-    work, fa = ctx
+    work, f0, s, fa = ctx
     flat = work.reshape(work.size)
     xi = flat[i]
-    hh = like(xi + ai, xi) - xi
+    hh = like(xi + s * ai if s != 0 else xi + ai, xi) - xi
     if hh == 0.0:
         return _VANISHED
+    if s != 0:  # one-sided: f(x + s h e_i) - f(x)
+        flat[i] = xi + hh
+        fp = np.float64(f(work, *fa))
+        flat[i] = xi
+        return (fp - f0) / hh, max(abs(fp), abs(f0)), 1, np.float64(abs(hh)), 2.0 / abs(hh)
     flat[i] = xi + hh
     fp = np.float64(f(work, *fa))
     flat[i] = xi - hh
@@ -257,15 +325,15 @@ def diff_entry(f, ctx, i, j, ai, aj):
 
 @jit
 def diff_component(f, ctx, i, j, ai, aj):
-    """Jacobian: ctx = (work, r, steps, fplus, fminus, ncached); the central difference of
-    component r of f: R^N -> R^M in x_i.  f(x +- h e_i) is evaluated once per step and kept in
+    """Jacobian: ctx = (work, r, steps, fplus, fminus, ncached, f(x), s); the central (s = 0) or
+    one-sided (s = +-1) difference of component r of f: R^N -> R^M in x_i.  f(x +- h e_i) is evaluated once per step and kept in
     the cache (steps[k], fplus[k], fminus[k], k < ncached[0]) for the other components, which
     follow the same step sequence; each value is copied before x is restored (an f that returns
     its input is differentiated correctly).  The flat view is made here (see ``diff_param``)."""
-    work, r, steps, fplus, fminus, ncached, fa = ctx
+    work, r, steps, fplus, fminus, ncached, f0, s, fa = ctx
     flat = work.reshape(work.size)
     xi = flat[i]
-    hh = like(xi + ai, xi) - xi
+    hh = like(xi + s * ai if s != 0 else xi + ai, xi) - xi
     if hh == 0.0:
         return _VANISHED
     k = -1
@@ -287,16 +355,20 @@ def diff_component(f, ctx, i, j, ai, aj):
             raise ValueError("jacobian: f returned arrays of different sizes at different points")
         for q in range(m):
             fplus[k, q] = fp[q]
-        flat[i] = xi - hh
-        fm = np.ravel(f(work, *fa))
-        if fm.size != m:
-            raise ValueError("jacobian: f returned arrays of different sizes at different points")
-        for q in range(m):
-            fminus[k, q] = fm[q]
+        c = 1
+        if s == 0:
+            flat[i] = xi - hh
+            fm = np.ravel(f(work, *fa))
+            if fm.size != m:
+                raise ValueError("jacobian: f returned arrays of different sizes at different points")
+            for q in range(m):
+                fminus[k, q] = fm[q]
+            c = 2
         flat[i] = xi
         steps[k] = hh
-        c = 2
     fp_r = fplus[k, r]
+    if s != 0:
+        return (fp_r - f0[r]) / hh, max(abs(fp_r), abs(f0[r])), c, np.float64(abs(hh)), 2.0 / abs(hh)
     fm_r = fminus[k, r]
     return (fp_r - fm_r) / (2.0 * hh), max(abs(fp_r), abs(fm_r)), c, np.float64(hh), 1.0 / hh
 
@@ -305,75 +377,110 @@ def diff_component(f, ctx, i, j, ai, aj):
 
 
 @jit
-def _store(r, i, out, err, hch, lev):
+def _store(r, status, c, i, out, err, hch, lev, stat, nfe):
     err[i] = r[0]
     out[i] = r[1]
     hch[i] = r[2]
     lev[i] = r[3]
+    stat[i] = status
+    nfe[i] = c
+
+
+@jit
+def _sign(dirs, i):
+    """The step direction of element i: -1, 0 (central) or +1 (dirs of size 1 or of the items)."""
+    d = dirs[0] if dirs.size == 1 else dirs[i]
+    return 1 if d > 0 else (-1 if d < 0 else 0)
 
 
 @jit
 def deriv_body(f, args, shared, lo, hi):
-    """Points lo..hi-1: ``args = (x, h, userh, n, eps, retry, out, err, hch, lev)``; writes the
-    value, its error estimate, the step and tableau level chosen; nfev (about 6-14 per point
-    for n = 1; more where a second sequence runs)."""
-    x, h, userh, n, eps, retry, out, err, hch, lev, fa = args
-    T = np.empty(_R_ROWS)
-    t = np.empty(_R_ROWS)
+    """Points lo..hi-1: ``args = (x, h, userh, n, eps, retry, ctl, dirs, out, err, hch, lev, stat,
+    nfe)``; writes the value, its error estimate, the step and tableau level chosen, the status
+    and the evaluations per point; returns nfev (about 6-14 per point for n = 1; more where a
+    second sequence runs)."""
+    x, h, userh, n, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
+    T = np.empty(ctl[2])
+    t = np.empty(ctl[2])
     cnt = 0
     for i in range(lo, hi):
         xi = x[i]
+        s = _sign(dirs, i)
         f0 = 0.0
-        if n == 2:
+        c0 = 0
+        if n == 2 or s != 0:
             f0 = np.float64(f(xi, *fa))
-            cnt += 1
-        c, r = rich_sequence(diff_point, f, (xi, f0, n, fa), i, i, xi, xi, h, userh, eps, retry, T, t)
-        cnt += c
-        _store(r, i, out, err, hch, lev)
+            c0 = 1
+        c, r, status = rich_sequence(diff_point, f, (xi, f0, n, s, fa), i, i, xi, xi, h, userh, eps, retry, ctl,
+                                     s == 0, T, t)
+        cnt += c + c0
+        _store(r, status, c + c0, i, out, err, hch, lev, stat, nfe)
     return cnt
 
 
 @jit
-def grad_body(f, args, shared, lo, hi):
-    """Parameters lo..hi-1 of the gradient: ``args = (x, h, userh, eps, retry, out, err, hch,
-    lev)`` (outputs flat); one private work copy of x per call."""
-    x, h, userh, eps, retry, out, err, hch, lev, fa = args
+def grad_prep(f, args):
+    """f(x) once if some parameter is stepped one-sidedly: ``(f0, nfev)``."""
+    x, dirs, fa = args[0], args[6], args[-1]
+    for k in range(dirs.size):
+        if dirs[k] != 0:
+            return np.float64(f(x, *fa)), 1
+    return 0.0, 0
+
+
+@jit
+def grad_body(f, args, f0, lo, hi):
+    """Parameters lo..hi-1 of the gradient: ``args = (x, h, userh, eps, retry, ctl, dirs, out, err,
+    hch, lev, stat, nfe)`` (outputs flat); f0 = f(x) from ``grad_prep``; one private work copy of
+    x per call."""
+    x, h, userh, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty(_R_ROWS)
-    t = np.empty(_R_ROWS)
+    T = np.empty(ctl[2])
+    t = np.empty(ctl[2])
     cnt = 0
     for i in range(lo, hi):
         xi = flat[i]
-        c, r = rich_sequence(diff_param, f, (work, fa), i, i, xi, xi, h, userh, eps, retry, T, t)
+        s = _sign(dirs, i)
+        c, r, status = rich_sequence(diff_param, f, (work, f0, s, fa), i, i, xi, xi, h, userh, eps, retry, ctl,
+                                     s == 0, T, t)
         cnt += c
-        _store(r, i, out, err, hch, lev)
+        _store(r, status, c, i, out, err, hch, lev, stat, nfe)
     return cnt
 
 
 @jit
 def jac_body(f, args, shared, lo, hi):
-    """Columns lo..hi-1 of the Jacobian: ``args = (x, h, userh, eps, retry, jac, err, hch, lev)``,
-    outputs (M, N); a tableau per component, the evaluations of a column shared."""
-    x, h, userh, eps, retry, jac, err, hch, lev, fa = args
+    """Columns lo..hi-1 of the Jacobian: ``args = (x, f0, h, userh, eps, retry, ctl, dirs, jac, err,
+    hch, lev, stat, nfe)``, outputs (M, N), f0 = f(x) flat; a tableau per component, the
+    evaluations of a column shared (``nfe`` holds the column's count in each of its entries)."""
+    x, f0, h, userh, eps, retry, ctl, dirs, jac, err, hch, lev, stat, nfe, fa = args
     m = jac.shape[0]
+    rows = ctl[2]
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty(_R_ROWS)
-    t = np.empty(_R_ROWS)
-    steps = np.empty(2 * _R_ROWS)
-    fplus = np.empty((2 * _R_ROWS, m))
-    fminus = np.empty((2 * _R_ROWS, m))
+    T = np.empty(rows)
+    t = np.empty(rows)
+    steps = np.empty(2 * rows)
+    fplus = np.empty((2 * rows, m))
+    fminus = np.empty((2 * rows, m))
     ncached = np.zeros(1, dtype=np.int64)
     cnt = 0
     for i in range(lo, hi):
         ncached[0] = 0
         xi = flat[i]
+        s = _sign(dirs, i)
+        col = 0
         for r in range(m):
-            ctx = (work, r, steps, fplus, fminus, ncached, fa)
-            c, res = rich_sequence(diff_component, f, ctx, i, i, xi, xi, h, userh, eps, retry, T, t)
-            cnt += c
+            ctx = (work, r, steps, fplus, fminus, ncached, f0, s, fa)
+            c, res, status = rich_sequence(diff_component, f, ctx, i, i, xi, xi, h, userh, eps, retry, ctl, s == 0,
+                                           T, t)
+            col += c
             err[r, i], jac[r, i], hch[r, i], lev[r, i] = res
+            stat[r, i] = status
+        for r in range(m):
+            nfe[r, i] = col
+        cnt += col
     return cnt
 
 
@@ -384,30 +491,35 @@ def hess_prep(f, args):
 
 
 @jit
-def _hess_row(f, work, flat, i, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa):
+def _hess_row(f, work, flat, i, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat, nfe, fa):
     cnt = 0
     for j in range(i + 1):
-        c, r = rich_sequence(diff_entry, f, (work, f0, fa), i, j, flat[i], flat[j], h, userh, eps, retry, T, t)
+        c, r, status = rich_sequence(diff_entry, f, (work, f0, fa), i, j, flat[i], flat[j], h, userh, eps, retry,
+                                     ctl, True, T, t)
         cnt += c
         err[i, j], out[i, j], hch[i, j], lev[i, j] = r
         err[j, i], out[j, i], hch[j, i], lev[j, i] = r
+        stat[i, j] = stat[j, i] = status
+        nfe[i, j] = nfe[j, i] = c
     return cnt
 
 
 @jit
 def hess_body(f, args, f0, lo, hi):
     """Row pairs lo..hi-1 (``kernels.hess_items``) of the Hessian: ``args = (x, h, userh, eps,
-    retry, out, err, hch, lev)``, outputs (N, N); every entry i >= j extrapolated and mirrored
-    (exactly symmetric).  About 10 evaluations per diagonal and 20 per off-diagonal entry."""
-    x, h, userh, eps, retry, out, err, hch, lev, fa = args
+    retry, ctl, out, err, hch, lev, stat, nfe)``, outputs (N, N); every entry i >= j extrapolated
+    and mirrored (exactly symmetric).  About 10 evaluations per diagonal and 20 per off-diagonal
+    entry."""
+    x, h, userh, eps, retry, ctl, out, err, hch, lev, stat, nfe, fa = args
     n = x.size
     work = x.copy()
     flat = work.reshape(n)
-    T = np.empty(_R_ROWS)
-    t = np.empty(_R_ROWS)
+    T = np.empty(ctl[2])
+    t = np.empty(ctl[2])
     cnt = 0
     for k in range(lo, hi):
-        cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa)
+        cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat, nfe, fa)
         if n - 1 - k != k:
-            cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, T, t, out, err, hch, lev, fa)
+            cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat,
+                             nfe, fa)
     return cnt
