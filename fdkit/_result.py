@@ -46,6 +46,9 @@ class DerivativeResult:
         the rounding floor; a fixed stencil reports 0 where the value is finite and -3 where not.
     success : bool or ndarray or None
         ``status == 0`` per element.
+    ncalls : int or None
+        Calls of f made: nfev, except for a batched f (``vectorized=True``), which evaluates a
+        chunk of points per call.
     element_nfev : int or ndarray or None
         ``method='richardson'`` only: the evaluations of f made for each element (for a
         Jacobian entry: those of its column, which its components share; the probe of a plain f
@@ -69,6 +72,7 @@ class DerivativeResult:
     status: int | np.ndarray | None = None
     success: bool | np.ndarray | None = None
     element_nfev: int | np.ndarray | None = None
+    ncalls: int | None = None
 
 
 @dataclass(frozen=True)

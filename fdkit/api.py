@@ -22,9 +22,10 @@ from ._validate import (as_real_array, check_bounds, check_callable, check_direc
                         check_nonneg, check_ratio, raise_nonfinite_x, warn_tiny_h)
 from .engine import kernels as K
 from .engine import richardson as R
+from .engine import batch as B
 from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
-from .engine.runner import (array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe, python_kernel, result_dtype,
-                            run, scalar_f)
+from .engine.runner import (COMPLEX_HINT, array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe,
+                            python_kernel, result_dtype, run, scalar_f)
 from .methods import check_method
 from .stencils import Stencil, get_stencil
 from .steps import RICH_RATIO, RICH_ROWS, eps_of, fit_to_bounds, richardson_retry, working_dtype
@@ -97,13 +98,17 @@ class _Plan:
     parallel: bool = False
     fa: tuple = ()  # f's extra arguments, passed by the kernels (a plain f has them bound)
     raw: Callable | None = None  # a plain f itself (its extra arguments bound), for whole-array calls
+    ncalls: int = 0  # calls of a batched f so far
     vectorized: bool = False  # a plain f declared elementwise (derivative) or batched
+    batch: Callable | None = None  # a batched f's checking caller: stack (k, *x.shape) -> (k,) or (k, M)
+    batch_bytes: int | None = None  # the bound on one chunk of stacked points
 
     @property
     def eps(self) -> float:
         return eps_of(self.wd)
 
     def result(self, value, nfev, **kw) -> DerivativeResult:
+        kw.setdefault("ncalls", self.ncalls if self.vectorized else int(nfev))
         if "status" not in kw:  # a fixed stencil: 0 where the value is finite, -3 where not
             fin = np.isfinite(value)
             kw["status"] = np.where(fin, 0, -3) if np.ndim(fin) else (0 if fin else -3)
@@ -140,6 +145,8 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
     if _count_nonfinite(xk):
         raise_nonfinite_x(xa)
     expect = "array" if what == "jacobian" else "scalar"
+    if vectorized and what != "derivative":
+        return _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel)
     if is_jitted(f):
         if xd not in _NUMBA_FLOAT:
             raise TypeError(f"{what}: numba computes in float32 or float64, not {xd}; pass x as float32 "
@@ -180,8 +187,70 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         g = scalar_f(f, what, complex_step)
         r0, rd = probe(f, xk.copy(), what)
         f0 = as_scalar(r0, what, fname(f))
-    return _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f,
+    plan = _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f,
                  vectorized=vectorized)
+    plan.ncalls = plan.nprobe
+    return plan
+
+
+def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel) -> _Plan:
+    """A batched f (``vectorized=True``): probed with a stack of one point (its result's shape
+    and dtype checked), and wrapped per point for the methods that walk point by point."""
+    if args or kwargs:
+        f = bind(f, args, kwargs)
+    if parallel:
+        warnings.warn(f"{what}: parallel=True does not apply to a batched f (vectorized=True), which gets the "
+                      "points in stacks; it runs as given", RuntimeWarning, stacklevel=4)
+    name = fname(f)
+    probe_call = B.batched_caller(f, what, name, () if what != "jacobian" else None)
+    r0 = probe_call(xk[None].copy())
+    call = B.batched_caller(f, what, name, () if what != "jacobian" else r0.shape[1:])
+
+    def one(v):  # a single point, for the per-point walks (richardson)
+        return call(np.asarray(v)[None])[0]
+
+    if what == "jacobian":
+        f0 = np.asarray(np.real(r0[0]), dtype=np.float64).ravel()
+        g = array_f(one, what, complex_step)
+    else:
+        f0 = float(np.real(r0[0]))
+        g = scalar_f(one, what, complex_step)
+    plan = _Plan(what, xk, working_dtype(xd, result_dtype(r0)), g, False, f0, 1, raw=f, vectorized=True, batch=call)
+    plan.ncalls = 1
+    return plan
+
+
+def _step_array(g: "_Group", xflat: np.ndarray) -> np.ndarray:
+    """A group's nominal steps for every element (absolute, signed with bounds)."""
+    if g.rel:
+        return g.h[0] * np.maximum(1.0, np.abs(xflat.astype(np.float64)))
+    return np.broadcast_to(g.h, xflat.shape).astype(np.float64)
+
+
+def _batched_at(plan: _Plan, groups: list, scale: float, cs: bool, out: np.ndarray) -> int:
+    """A fixed stencil's gradient (out of shape (N,)) or Jacobian (out (M, N)) from a batched f:
+    every group's points listed, stacked in chunks under ``batch_bytes`` and evaluated one chunk
+    per call.  Returns the points evaluated; counts the calls in plan.ncalls."""
+    xf = plan.x.reshape(-1)
+    dt = np.result_type(plan.x.dtype, np.complex64) if cs else plan.x.dtype
+    nfev = 0
+    for g in groups:
+        items = np.arange(xf.size) if g.mask is None else np.flatnonzero(g.mask)
+        hh = B.taken_steps(xf, _step_array(g, xf) * scale, cs)
+        pts = B.stencil_points(g.st, hh, items)
+        per = B.chunk_rows(len(pts), xf.size * np.dtype(dt).itemsize, plan.batch_bytes)
+        vals, calls = B.evaluate(plan.x, pts, dt, plan.batch, per)
+        if cs and vals.dtype.kind != "c":
+            raise TypeError(f"{plan.what}: {fname(plan.raw)} returned dtype {vals.dtype} for complex input, so the "
+                            f"imaginary part that carries the derivative is lost; {COMPLEX_HINT}")
+        plan.ncalls += calls
+        nfev += len(pts)
+        d = B.stencil_sums(g.st, vals.reshape((items.size, -1) + vals.shape[1:]), plan.f0, hh[items])
+        if out.ndim == 1:
+            out[items] = d
+        else:
+            out[:, items] = d.T
+    return nfev
 
 
 def _steps(h, st: Stencil, plan: _Plan, n: int) -> tuple[np.ndarray, bool]:
@@ -232,6 +301,16 @@ def _shaped(out: np.ndarray, plan: _Plan):
     """A flat result in x's shape and dtype (a float for a 0-d x)."""
     v = out.reshape(plan.x.shape).astype(plan.x.dtype, copy=False)
     return float(v) if plan.x.ndim == 0 else v
+
+
+def _check_batch_bytes(v) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"batch_bytes must be a positive integer (bytes), got {type(v).__name__} {v!r}")
+    if v <= 0:
+        raise ValueError(f"batch_bytes must be positive, got {v}")
+    return int(v)
 
 
 def _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds) -> tuple | None:
@@ -375,6 +454,18 @@ _VECTORIZED = """    vectorized : bool, optional
         elementwise by definition and always called on arrays.  Ignored for a jitted f.
 """
 
+_BATCHED = """    vectorized : bool, optional
+        f is batched: it takes a stack of points, shape (k, *x.shape), and returns shape (k,)
+        (a scalar f) or (k, M) (a vector f; any (k, ...) shape).  fdkit lists every perturbed
+        point and sends them in chunks, one call of f per chunk (never one call per point);
+        a result of another shape is a ValueError naming the expected one.  ``nfev`` counts
+        points evaluated, ``ncalls`` the calls of f.  'richardson' walks point by point (stacks
+        of one).  A numba f can be batched too (it is then called from Python, not inlined).
+    batch_bytes : int, optional
+        The most memory one chunk of stacked points may take (default 256 KiB: chunks that
+        stay in cache are faster than one large stack, measured).  At least one point per call.
+"""
+
 _BOUNDS = """    bounds : (lb, ub), optional
         Bounds of x for the fixed stencils (scalars or broadcastable to x; -inf/inf or None for
         none): every point f is evaluated at stays inside (scipy's ``approx_derivative`` rule).
@@ -404,7 +495,8 @@ _DIRECTION = """    step_direction : int or array_like, optional
 def _shared_doc(fn):
     """Put the shared parameters into fn's docstring (one text, no drift between functions)."""
     doc = fn.__doc__.replace("    <shared parameters>\n", _SHARED_PARAMETERS)
-    doc = doc.replace("    <bounds>\n", _BOUNDS).replace("    <richardson>\n", _RICHARDSON)
+    doc = doc.replace("    <bounds>\n", _BOUNDS).replace("    <batched>\n", _BATCHED)
+    doc = doc.replace("    <richardson>\n", _RICHARDSON)
     fn.__doc__ = doc.replace("    <direction>\n", _DIRECTION).replace("    <vectorized>\n", _VECTORIZED)
     return fn
 
@@ -467,7 +559,8 @@ def derivative(
     ----------
     f : callable
         A numba ``@njit`` function of one float (compiled into fdkit's kernel: fastest), or a
-        plain Python callable (vectorised over x in numpy if it accepts arrays, else looped).
+        plain Python callable, called with one number at a time (with ``vectorized=True``, or
+        for a numpy ufunc, with arrays of points).
     x : float or array_like
         Point(s); any shape.  Integers are promoted to float64.
     method : {'central', 'forward', 'backward', 'complex', 'richardson'}, optional
@@ -598,6 +691,7 @@ def derivative(
                 hx = hv[0] * np.maximum(1.0, np.abs(xs)) if g.rel else hv
                 o[...] = stencil_derivative(call, xs, hx, g.st, plan.x.dtype)[0]
                 cnt += counter[0]
+                plan.ncalls += counter[1]
             if g.mask is not None:
                 out[g.mask] = o
         return out, cnt
@@ -628,6 +722,7 @@ def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarra
         return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size)
     call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False, plan.vectorized)
     out[...] = np.asarray(call(xflat.copy()), dtype=np.float64)
+    plan.ncalls += counter[1]
     return out, counter[0]
 
 
@@ -651,6 +746,8 @@ def gradient(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    vectorized: bool = False,
+    batch_bytes: int | None = None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -687,6 +784,7 @@ def gradient(
         Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method (and
         for 'richardson' ``error`` and ``level``, of x's shape).
     <shared parameters>
+    <batched>
     <bounds>
     <richardson>
     <direction>
@@ -734,8 +832,10 @@ def gradient(
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
+    vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
-                 args=args, kwargs=kwargs)
+                 args=args, kwargs=kwargs, vectorized=vectorized)
+    plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     if st is None:
         common, outs = _rich(h, plan, (size,), ctl, check_direction(step_direction, plan.x.shape))
@@ -749,6 +849,8 @@ def gradient(
 
     def at(scale):
         out = np.empty(size)
+        if plan.batch is not None:
+            return out, _batched_at(plan, groups, scale, st.method == "complex", out)
         cnt = 0
         for g in groups:
             if not plan.jitted:
@@ -796,6 +898,8 @@ def jacobian(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    vectorized: bool = False,
+    batch_bytes: int | None = None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -828,6 +932,7 @@ def jacobian(
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``,
         ``level`` and ``h`` of the Jacobian's shape).
     <shared parameters>
+    <batched>
     <bounds>
     <richardson>
     <direction>
@@ -858,7 +963,9 @@ def jacobian(
     full_output = full_output or estimate_error
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
-    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs)
+    vectorized = check_flag(vectorized, "vectorized")
+    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized)
+    plan.batch_bytes = _check_batch_bytes(batch_bytes)
     f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
     size = plan.x.size
     shape = (f0.size, size)
@@ -873,6 +980,8 @@ def jacobian(
 
     def at(scale):
         jac = np.zeros(shape)
+        if plan.batch is not None:
+            return jac, _batched_at(plan, groups, scale, cs, jac)
         cnt = 0
         for g in groups:
             hv = g.h if scale == 1.0 else g.h * scale
@@ -906,6 +1015,8 @@ def hessian(
     estimate_error: bool = False,
     args: tuple = (),
     kwargs: dict | None = None,
+    vectorized: bool = False,
+    batch_bytes: int | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     maxiter: int | None = None,
@@ -934,6 +1045,7 @@ def hessian(
         Return a :class:`~fdkit.DerivativeResult` (for 'richardson' with ``error``, ``level``
         and ``h`` per entry, each (N, N)).
     <shared parameters>
+    <batched>
     <richardson>
 
     Returns
@@ -964,7 +1076,9 @@ def hessian(
     estimate_error = check_flag(estimate_error, "estimate_error")
     full_output = full_output or estimate_error
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, 0, None)
-    plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs)
+    vectorized = check_flag(vectorized, "vectorized")
+    plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized)
+    plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     items = K.hess_items(size)
     if st is None:
@@ -979,6 +1093,14 @@ def hessian(
 
     def at(scale):
         hv = hvec if scale == 1.0 else hvec * scale
+        if plan.batch is not None:
+            xf = plan.x.reshape(-1)
+            hh = B.taken_steps(xf, _step_array(_Group(st, hv, rel), xf), False)
+            pts, ii, jj = B.hessian_points(hh)
+            vals, calls = B.evaluate(plan.x, pts, plan.x.dtype, plan.batch,
+                                     B.chunk_rows(len(pts), plan.x.nbytes, plan.batch_bytes))
+            plan.ncalls += calls
+            return B.hessian_sums(vals, plan.f0, hh, ii, jj), len(pts)
         H = np.empty((size, size))
         if plan.jitted:
             prep = K.hess_prep

@@ -136,6 +136,23 @@ def mlp_grad_np(theta):
     return np.concatenate([(dA.T @ MLP_X).ravel(), dA.sum(axis=0), T.T @ dout, [dout.sum()]])
 
 
+def mlp_loss_batch(thetas):
+    """:func:`mlp_loss_np` of a stack of parameter vectors, shape (k, N) -> (k,): one batched
+    forward pass (``vectorized=True``)."""
+    T = np.asarray(thetas)
+    d = MLP_INPUTS
+    H = (T.shape[-1] - 1) // (d + 2)
+    W1 = T[:, : H * d].reshape(-1, H, d)
+    b1 = T[:, H * d : H * d + H]
+    w2 = T[:, H * d + H : H * d + 2 * H]
+    A = np.matmul(W1, MLP_X.T)  # (k, H, B)
+    A += b1[:, :, None]
+    np.tanh(A, out=A)
+    out = np.matmul(w2[:, None, :], A)[:, 0, :]  # (k, B)
+    r = out + (T[:, -1:] - MLP_Y)
+    return np.einsum("kb,kb->k", r, r) / MLP_BATCH
+
+
 def mlp_x0(n: int, seed: int = 0) -> np.ndarray:
     """Glorot-style initial weights for the mlp with about ``n`` parameters, biases zero."""
     H = mlp_width(n)
@@ -262,6 +279,21 @@ def rosen_grad_np(x):
     return g
 
 
+def rosen_batch(xs):
+    """:func:`rosen_np` of a stack of points, shape (k, N) -> (k,), with few temporaries
+    (``vectorized=True``)."""
+    X = np.asarray(xs)
+    a = X[:, :-1]
+    d = np.square(a)
+    np.subtract(X[:, 1:], d, out=d)
+    np.square(d, out=d)
+    d *= 100.0
+    t = np.subtract(1.0, a)
+    np.square(t, out=t)
+    d += t
+    return d.sum(axis=1)
+
+
 def rosen_x0(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.5, 1.5, max(2, n))
 
@@ -331,6 +363,8 @@ class Problem:
     x0 : callable
         ``x0(n, seed=0)``: a reproducible starting point with about n parameters (``mlp``
         rounds n to a whole hidden layer; :meth:`size` says what n becomes).
+    f_batch : callable or None
+        The numpy loss of a stack of points, shape (k, N) -> (k,), for ``vectorized=True``.
     """
 
     name: str
@@ -340,6 +374,7 @@ class Problem:
     f_np: Callable
     grad_np: Callable
     x0: Callable[..., np.ndarray]
+    f_batch: Callable | None = None
 
     def size(self, n: int) -> int:
         """The parameter count N of the instance built for a requested size n."""
@@ -353,7 +388,7 @@ PROBLEMS: dict[str, Problem] = {
             "mlp",
             f"MSE of a 1-hidden-layer tanh network, {MLP_INPUTS} inputs, batch of {MLP_BATCH}; "
             "N grows with the hidden width; backpropagation",
-            mlp_loss, mlp_grad, mlp_loss_np, mlp_grad_np, mlp_x0,
+            mlp_loss, mlp_grad, mlp_loss_np, mlp_grad_np, mlp_x0, mlp_loss_batch,
         ),
         Problem(
             "logistic",
@@ -363,7 +398,7 @@ PROBLEMS: dict[str, Problem] = {
         Problem(
             "rosenbrock",
             "N-dimensional Rosenbrock function (scipy.optimize.rosen)",
-            rosen, rosen_grad, rosen_np, rosen_grad_np, rosen_x0,
+            rosen, rosen_grad, rosen_np, rosen_grad_np, rosen_x0, rosen_batch,
         ),
         Problem(
             "quadratic",
