@@ -49,3 +49,27 @@ def runge_np(x):
 
 def runge_prime(x):
     return (1.0 - x * x) / (1.0 + x * x) ** 2
+
+
+# --- an expensive black box: the final state of a damped, driven oscillator chain, solved by
+# scipy's solve_ivp (tens of milliseconds per call); the parameters are the chain's 16 stiffnesses
+def chain_energy(k):
+    """Energy at t = 6 of a chain of len(k) masses with spring constants k (solve_ivp, RK45,
+    rtol 1e-9): a realistic black box of tens of milliseconds per evaluation."""
+    from scipy.integrate import solve_ivp
+
+    k = np.asarray(k, dtype=np.float64)
+    n = k.size
+
+    def rhs(t, y):
+        q, p = y[:n], y[n:]
+        stretch = np.diff(np.concatenate(([0.0], q)))
+        force = -k * stretch
+        force[:-1] += k[1:] * stretch[1:]
+        return np.concatenate((p, force - 0.05 * p + np.where(np.arange(n) == 0, np.sin(t), 0.0)))
+
+    y0 = np.concatenate((np.linspace(0.0, 0.1, n), np.zeros(n)))
+    sol = solve_ivp(rhs, (0.0, 6.0), y0, rtol=1e-9, atol=1e-11)
+    q, p = sol.y[:n, -1], sol.y[n:, -1]
+    stretch = np.diff(np.concatenate(([0.0], q)))
+    return 0.5 * np.sum(p * p) + 0.5 * np.sum(k * stretch * stretch)

@@ -7,6 +7,7 @@ into fdkit's kernels; a plain Python callable works too, slower.
 
 from ._result import DerivativeResult, GradientCheck
 from .api import check_gradient, derivative, gradient, hessian, jacobian
+from .engine.workers import close_pools
 from .methods import METHODS
 from .stencils import get_stencil
 from .steps import optimal_step
@@ -20,6 +21,7 @@ __all__ = [
     "hessian",
     "check_gradient",
     "optimal_step",
+    "close_pools",
     "get_stencil",
     "METHODS",
     "DerivativeResult",

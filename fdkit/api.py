@@ -23,6 +23,7 @@ from ._validate import (as_real_array, check_bounds, check_callable, check_direc
 from .engine import kernels as K
 from .engine import richardson as R
 from .engine import batch as B
+from .engine.workers import Workers
 from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
 from .engine.runner import (COMPLEX_HINT, array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe,
                             python_kernel, result_dtype, run, scalar_f)
@@ -102,6 +103,7 @@ class _Plan:
     vectorized: bool = False  # a plain f declared elementwise (derivative) or batched
     batch: Callable | None = None  # a batched f's checking caller: stack (k, *x.shape) -> (k,) or (k, M)
     batch_bytes: int | None = None  # the bound on one chunk of stacked points
+    workers: Workers | None = None  # where f runs (workers=); None: here
 
     @property
     def eps(self) -> float:
@@ -136,7 +138,7 @@ def _check_args(args, kwargs) -> tuple[tuple, dict]:
 
 
 def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
-          args=(), kwargs=None, vectorized: bool = False) -> _Plan:
+          args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False) -> _Plan:
     """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
     args, kwargs = _check_args(args, kwargs)
     xa = as_real_array(x)
@@ -145,6 +147,21 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
     if _count_nonfinite(xk):
         raise_nonfinite_x(xa)
     expect = "array" if what == "jacobian" else "scalar"
+    if workers is not None:
+        if adaptive:
+            raise ValueError(f"{what}: workers= runs the fixed stencils (every point known in advance); "
+                             "method='richardson' decides its next step from the last one and runs here")
+        w = Workers(workers, what)
+        if is_jitted(f):  # a numba f runs as a Python callable in the workers
+            f = _PlainCall(f)
+        if args or kwargs:
+            f = bind(f, args, kwargs)
+        w.check_picklable(f)
+        plan = (_batched_plan(f, xk, xd, what, complex_step, (), None, False) if vectorized and what != "derivative"
+                else _plan(f, xk, what, complex_step=complex_step, vectorized=vectorized))
+        plan.workers, plan.raw, plan.vectorized = w, f, vectorized
+        plan.batch = plan.batch or (lambda pts: None)  # the points path (see _batched_at)
+        return plan
     if vectorized and what != "derivative":
         return _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel)
     if is_jitted(f):
@@ -193,6 +210,17 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
     return plan
 
 
+class _PlainCall:
+    """A numba f called as a plain Python function (for workers=): picklable if f is."""
+
+    def __init__(self, f):
+        self.f = f
+        self.__name__ = fname(f)
+
+    def __call__(self, x):
+        return self.f(x)
+
+
 def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel) -> _Plan:
     """A batched f (``vectorized=True``): probed with a stack of one point (its result's shape
     and dtype checked), and wrapped per point for the methods that walk point by point."""
@@ -227,6 +255,26 @@ def _step_array(g: "_Group", xflat: np.ndarray) -> np.ndarray:
     return np.broadcast_to(g.h, xflat.shape).astype(np.float64)
 
 
+def _points(plan: _Plan, pts, dt) -> tuple[np.ndarray, int]:
+    """f at the perturbations pts: over the workers (in chunks of about 4 per worker), or by a
+    batched f here in chunks under batch_bytes.  Returns (values, calls or tasks); checks shapes."""
+    if plan.workers is None:
+        per = B.chunk_rows(len(pts), plan.x.size * np.dtype(dt).itemsize, plan.batch_bytes)
+        return B.evaluate(plan.x, pts, dt, plan.batch, per)
+    per = None
+    if plan.vectorized:
+        per = max(1, min(B.chunk_rows(len(pts), plan.x.size * np.dtype(dt).itemsize, plan.batch_bytes),
+                         -(-len(pts) // (4 * plan.workers.n))))
+    vals, tasks = plan.workers.evaluate(plan.raw, plan.x, pts, dt, plan.vectorized, per)
+    want = (len(pts),) if plan.what != "jacobian" else (len(pts), np.size(plan.f0))
+    if plan.what == "jacobian" and vals.ndim > 2:
+        vals = vals.reshape(len(pts), -1)
+    if vals.shape != want:
+        raise ValueError(f"{plan.what}: f's results on the workers have shape {vals.shape[1:]} per point; expected "
+                         f"{want[1:] or 'a number'}, as at x")
+    return vals, tasks
+
+
 def _batched_at(plan: _Plan, groups: list, scale: float, cs: bool, out: np.ndarray) -> int:
     """A fixed stencil's gradient (out of shape (N,)) or Jacobian (out (M, N)) from a batched f:
     every group's points listed, stacked in chunks under ``batch_bytes`` and evaluated one chunk
@@ -238,8 +286,7 @@ def _batched_at(plan: _Plan, groups: list, scale: float, cs: bool, out: np.ndarr
         items = np.arange(xf.size) if g.mask is None else np.flatnonzero(g.mask)
         hh = B.taken_steps(xf, _step_array(g, xf) * scale, cs)
         pts = B.stencil_points(g.st, hh, items)
-        per = B.chunk_rows(len(pts), xf.size * np.dtype(dt).itemsize, plan.batch_bytes)
-        vals, calls = B.evaluate(plan.x, pts, dt, plan.batch, per)
+        vals, calls = _points(plan, pts, dt)
         if cs and vals.dtype.kind != "c":
             raise TypeError(f"{plan.what}: {fname(plan.raw)} returned dtype {vals.dtype} for complex input, so the "
                             f"imaginary part that carries the derivative is lost; {COMPLEX_HINT}")
@@ -466,6 +513,17 @@ _BATCHED = """    vectorized : bool, optional
         stay in cache are faster than one large stack, measured).  At least one point per call.
 """
 
+_WORKERS = """    workers : int, Executor, dask Client or callable, optional
+        Where f runs (fixed stencils): an int k (fdkit's pool of k spawned processes, kept
+        between calls and shut down at exit, or early by ``fdkit.close_pools()``), a
+        ``concurrent.futures.Executor``, a ``dask.distributed.Client`` (x scattered once;
+        ``pip install fdkit[distributed]``), or a map-like ``workers(func, iterable)`` (scipy's
+        convention, e.g. ``multiprocessing.Pool(4).map``).  Each task evaluates a chunk of
+        points (about 4 tasks per worker); nfev stays exact.  f must pickle for processes
+        (a module-level function; a dask Client sends closures too).  A failure in f is raised
+        here, naming the parameter and step, chained to f's exception; no partial result.
+"""
+
 _BOUNDS = """    bounds : (lb, ub), optional
         Bounds of x for the fixed stencils (scalars or broadcastable to x; -inf/inf or None for
         none): every point f is evaluated at stays inside (scipy's ``approx_derivative`` rule).
@@ -496,7 +554,7 @@ def _shared_doc(fn):
     """Put the shared parameters into fn's docstring (one text, no drift between functions)."""
     doc = fn.__doc__.replace("    <shared parameters>\n", _SHARED_PARAMETERS)
     doc = doc.replace("    <bounds>\n", _BOUNDS).replace("    <batched>\n", _BATCHED)
-    doc = doc.replace("    <richardson>\n", _RICHARDSON)
+    doc = doc.replace("    <richardson>\n", _RICHARDSON).replace("    <workers>\n", _WORKERS)
     fn.__doc__ = doc.replace("    <direction>\n", _DIRECTION).replace("    <vectorized>\n", _VECTORIZED)
     return fn
 
@@ -546,6 +604,7 @@ def derivative(
     args: tuple = (),
     kwargs: dict | None = None,
     vectorized: bool = False,
+    workers=None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -587,6 +646,7 @@ def derivative(
         ``level``; h is then the step of the entry chosen).
     <shared parameters>
     <vectorized>
+    <workers>
     <bounds>
     <richardson>
     <direction>
@@ -664,7 +724,7 @@ def derivative(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
     plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False, args=args, kwargs=kwargs,
-                 vectorized=vectorized)
+                 vectorized=vectorized, workers=workers, adaptive=st is None)
     xflat = plan.x.reshape(-1)
     if st is None:
         common, outs = _rich(h, plan, (xflat.size,), ctl, check_direction(step_direction, plan.x.shape))
@@ -688,6 +748,8 @@ def derivative(
                 cnt += run(plan.f, K.no_prep, K.deriv_body, args, xs.size, parallel=parallel)
             else:
                 call, counter = elementwise_caller(plan.f, plan.raw, "derivative", cs, plan.vectorized)
+                if plan.workers is not None:
+                    call = _worker_points(plan, cs, counter)
                 hx = hv[0] * np.maximum(1.0, np.abs(xs)) if g.rel else hv
                 o[...] = stencil_derivative(call, xs, hx, g.st, plan.x.dtype)[0]
                 cnt += counter[0]
@@ -710,6 +772,22 @@ def derivative(
         return plan.result(value, nfev + plan.nprobe, h=_groups_h(groups, plan), method=st.method,
                            order=st.order, n=st.n)
     return value
+
+
+def _worker_points(plan: _Plan, cs: bool, counter: list) -> Callable:
+    """``call(points) -> values`` for an elementwise derivative over the workers (counting the
+    points in counter[0] and the tasks in counter[1])."""
+
+    def call(pts):
+        vals, tasks = plan.workers.evaluate_points(plan.raw, pts, plan.vectorized)
+        if cs and vals.dtype.kind != "c":
+            raise TypeError(f"derivative: {fname(plan.raw)} returned dtype {vals.dtype} for complex input, so the "
+                            f"imaginary part that carries the derivative is lost; {COMPLEX_HINT}")
+        counter[0] += pts.size
+        counter[1] += tasks
+        return vals
+
+    return call
 
 
 def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarray, int]:
@@ -747,6 +825,7 @@ def gradient(
     args: tuple = (),
     kwargs: dict | None = None,
     vectorized: bool = False,
+    workers=None,
     batch_bytes: int | None = None,
     bounds: tuple | None = None,
     atol: float | None = None,
@@ -785,6 +864,7 @@ def gradient(
         for 'richardson' ``error`` and ``level``, of x's shape).
     <shared parameters>
     <batched>
+    <workers>
     <bounds>
     <richardson>
     <direction>
@@ -834,7 +914,7 @@ def gradient(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
-                 args=args, kwargs=kwargs, vectorized=vectorized)
+                 args=args, kwargs=kwargs, vectorized=vectorized, workers=workers, adaptive=st is None)
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     if st is None:
@@ -899,6 +979,7 @@ def jacobian(
     args: tuple = (),
     kwargs: dict | None = None,
     vectorized: bool = False,
+    workers=None,
     batch_bytes: int | None = None,
     bounds: tuple | None = None,
     atol: float | None = None,
@@ -933,6 +1014,7 @@ def jacobian(
         ``level`` and ``h`` of the Jacobian's shape).
     <shared parameters>
     <batched>
+    <workers>
     <bounds>
     <richardson>
     <direction>
@@ -964,7 +1046,8 @@ def jacobian(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
     vectorized = check_flag(vectorized, "vectorized")
-    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized)
+    plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized,
+                 workers=workers, adaptive=st is None)
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
     size = plan.x.size
@@ -1016,6 +1099,7 @@ def hessian(
     args: tuple = (),
     kwargs: dict | None = None,
     vectorized: bool = False,
+    workers=None,
     batch_bytes: int | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -1046,6 +1130,7 @@ def hessian(
         and ``h`` per entry, each (N, N)).
     <shared parameters>
     <batched>
+    <workers>
     <richardson>
 
     Returns
@@ -1077,7 +1162,8 @@ def hessian(
     full_output = full_output or estimate_error
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, 0, None)
     vectorized = check_flag(vectorized, "vectorized")
-    plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized)
+    plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized,
+                 workers=workers, adaptive=st is None)
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     items = K.hess_items(size)
@@ -1097,8 +1183,7 @@ def hessian(
             xf = plan.x.reshape(-1)
             hh = B.taken_steps(xf, _step_array(_Group(st, hv, rel), xf), False)
             pts, ii, jj = B.hessian_points(hh)
-            vals, calls = B.evaluate(plan.x, pts, plan.x.dtype, plan.batch,
-                                     B.chunk_rows(len(pts), plan.x.nbytes, plan.batch_bytes))
+            vals, calls = _points(plan, pts, plan.x.dtype)
             plan.ncalls += calls
             return B.hessian_sums(vals, plan.f0, hh, ii, jj), len(pts)
         H = np.empty((size, size))
