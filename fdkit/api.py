@@ -204,8 +204,9 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         g = scalar_f(f, what, complex_step)
         r0, rd = probe(f, xk.copy(), what)
         f0 = as_scalar(r0, what, fname(f))
+    elementwise = what == "derivative" and (vectorized or is_elementwise(f))
     plan = _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f,
-                 vectorized=vectorized)
+                 vectorized=vectorized or elementwise)
     plan.ncalls = plan.nprobe
     return plan
 
@@ -728,8 +729,11 @@ def derivative(
     xflat = plan.x.reshape(-1)
     if st is None:
         common, outs = _rich(h, plan, (xflat.size,), ctl, check_direction(step_direction, plan.x.shape))
-        args = (xflat, *common[:2], int(n), *common[2:], *outs, plan.fa)
-        nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
+        if not plan.jitted and plan.vectorized:
+            nfev = _rows_derivative(plan, xflat, int(n), common, outs) + plan.nprobe
+        else:
+            args = (xflat, *common[:2], int(n), *common[2:], *outs, plan.fa)
+            nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "derivative")
         return _rich_result(plan, value, outs, nfev, int(n)) if full_output else value
@@ -772,6 +776,69 @@ def derivative(
         return plan.result(value, nfev + plan.nprobe, h=_groups_h(groups, plan), method=st.method,
                            order=st.order, n=st.n)
     return value
+
+
+def _rows_derivative(plan: _Plan, xflat: np.ndarray, n: int, common: tuple, outs: tuple) -> int:
+    """method='richardson' for an elementwise plain f (``vectorized=True`` or a ufunc): every
+    open point takes its next step together, one call of f per tableau row
+    (:func:`fdkit.engine.richardson.rows_run`).  The differences are ``diff_point``'s: central,
+    or one-sided (points x, x + s h, x + 2 s h) where step_direction is +-1."""
+    hvec, userh, eps, retry, ctl, dirs = common
+    call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False, True)
+    dt = plan.x.dtype
+    x64 = xflat.astype(np.float64)
+    s = np.broadcast_to(dirs, xflat.shape).astype(np.int64)
+    f0 = np.zeros(xflat.size)
+    nfe = outs[5]
+    nfe[:] = 0
+    need0 = (s != 0) | (n == 2)
+    if need0.any():
+        f0[need0] = np.asarray(call(xflat[need0].copy()), dtype=np.float64)
+        nfe[need0] = 1
+
+    def diffs(idx, a):
+        pts, h1, h2, start, cnt = R.point_row(xflat, x64, idx, a, s, n)
+        with np.errstate(all="ignore"):
+            v = np.asarray(call(pts), dtype=np.float64)
+        return R.point_diffs(v, idx, s, n, f0, h1, h2, start, cnt)
+
+    total = R.rows_run(diffs, x64, hvec, userh, eps, retry, ctl, (s == 0), outs)
+    plan.ncalls += counter[1]
+    return total + int(need0.sum())
+
+
+def _rows_gradient(plan: _Plan, common: tuple, outs: tuple) -> int:
+    """method='richardson' for a batched f: the open parameters take their next step together,
+    one stack of points per tableau row (``diff_param``'s differences, central or one-sided)."""
+    hvec, userh, eps, retry, ctl, dirs = common
+    xf = plan.x.reshape(-1)
+    s = np.broadcast_to(dirs, xf.shape).astype(np.int64)
+    outs[5][:] = 0
+
+    def diffs(idx, a):
+        si = s[idx]
+        with np.errstate(all="ignore"):
+            h1 = B.taken_steps(xf[idx], np.where(si != 0, si * a, a), False)
+            nv = h1 != 0.0
+            cen = nv & (si == 0)
+            none = np.full(int(nv.sum() + cen.sum()), -1, dtype=np.int64)
+            pts = B.Perturbations(np.concatenate([idx[nv], idx[cen]]).astype(np.int64),
+                                  np.concatenate([h1[nv], -h1[cen]]), none, np.zeros(none.size))
+            v, calls = _points(plan, pts, plan.x.dtype)
+            plan.ncalls += calls
+            v = np.asarray(v, dtype=np.float64)
+            fp = np.zeros(idx.size)
+            fm = np.zeros(idx.size)
+            fp[nv] = v[: int(nv.sum())]
+            fm[cen] = v[int(nv.sum()):]
+            ah = np.abs(h1)
+            d = np.where(si == 0, (fp - fm) / (2.0 * h1), (fp - plan.f0) / h1)
+            fnew = np.where(si == 0, np.maximum(np.abs(fp), np.abs(fm)), np.maximum(np.abs(fp), abs(plan.f0)))
+            c = np.where(nv, np.where(si == 0, 2, 1), 0).astype(np.int64)
+            w = np.where(si == 0, 1.0 / ah, R.ONE_SIDED * 2.0 / ah)
+        return d, fnew, c, np.where(nv, ah, 0.0), w
+
+    return R.rows_run(diffs, xf.astype(np.float64), hvec, userh, eps, retry, ctl, (s == 0), outs)
 
 
 def _worker_points(plan: _Plan, cs: bool, counter: list) -> Callable:
@@ -919,9 +986,12 @@ def gradient(
     size = plan.x.size
     if st is None:
         common, outs = _rich(h, plan, (size,), ctl, check_direction(step_direction, plan.x.shape))
-        args = (plan.x, *common, *outs, plan.fa)
-        prep = R.grad_prep if plan.jitted else (lambda g, a: (plan.f0, 0))  # f(x) from the probe
-        nfev = run(plan.f, prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
+        if plan.batch is not None:
+            nfev = _rows_gradient(plan, common, outs) + plan.nprobe
+        else:
+            args = (plan.x, *common, *outs, plan.fa)
+            prep = R.grad_prep if plan.jitted else (lambda g, a: (plan.f0, 0))  # f(x) from the probe
+            nfev = run(plan.f, prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "gradient")
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value

@@ -4,6 +4,7 @@ Oracles: scipy's rosen_der and rosen_hess, closed-form Jacobians, and the same f
 point (the kernels' path), which must give the same numbers.
 """
 
+import numba
 import numpy as np
 import pytest
 
@@ -104,3 +105,47 @@ def test_batched_problems(name, batch):
     g = fdkit.gradient(batch, x, method="central", vectorized=True)
     np.testing.assert_allclose(g, p.grad_np(x), rtol=1e-6, atol=1e-8 * np.abs(p.grad_np(x)).max())
     assert mlp_loss_np is not None
+
+
+def cubic(t):  # no float constants: float32 stays float32 in numpy and in numba alike
+    return t * t * t - t * t
+
+
+cubic_jit = numba.njit(cubic)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n,direction", [(1, 0), (2, 0), (1, 1), (1, -1), (2, 1)])
+def test_richardson_rows_are_the_sequences(n, direction, dtype):
+    # the row-batched driver (one call of f per tableau row) and the per-point sequences give the
+    # same numbers: the same differences, the same tableau, the same stops
+    x = np.linspace(-3.0, 3.0, 301).astype(dtype)
+    kw = dict(method="richardson", n=n, step_direction=direction, full_output=True)
+    rows = fdkit.derivative(cubic, x, vectorized=True, **kw)
+    each = fdkit.derivative(cubic_jit, x, **kw)  # the compiled sequences (the same float arithmetic)
+    for a in ("value", "error", "h", "level", "status", "element_nfev"):
+        np.testing.assert_array_equal(getattr(rows, a), getattr(each, a), err_msg=a)
+    assert rows.nfev == each.nfev + 1 and rows.ncalls < 40 < each.ncalls  # (+1: the plain f's probe)
+    x64 = x.astype(np.float64)
+    exact = 3 * x64**2 - 2 * x64 if n == 1 else 6 * x64 - 2
+    assert np.all(np.abs(rows.value - exact) <= rows.error)
+
+
+def test_richardson_rows_with_tolerances_and_a_ufunc():
+    x = np.linspace(0.1, 3.0, 1000)
+    r = fdkit.derivative(np.log, x, method="richardson", rtol=1e-8, full_output=True)  # a ufunc: rows
+    assert r.ncalls < 50
+    assert np.all(np.abs(r.value - 1 / x) <= r.error) and np.all(r.error <= 1e-8 * np.abs(r.value))
+    assert np.all(r.status == 0)
+
+
+def test_richardson_gradient_rows_with_a_batched_f():
+    x = np.random.default_rng(3).uniform(-1, 1, 50)
+    r = fdkit.gradient(rosen_b, x, method="richardson", vectorized=True, full_output=True,
+                       step_direction=np.where(np.arange(50) % 3 == 0, 1, 0))
+    ex = optimize.rosen_der(x)
+    assert np.all(np.abs(r.value - ex) <= r.error)
+    assert r.ncalls < 40 and r.nfev == r.element_nfev.sum() + 1
+    each = fdkit.gradient(lambda v: rosen_b(v[None])[0], x, method="richardson", full_output=True,
+                          step_direction=np.where(np.arange(50) % 3 == 0, 1, 0))
+    np.testing.assert_allclose(r.value, each.value, rtol=1e-10)
