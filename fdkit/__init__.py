@@ -8,6 +8,7 @@ into fdkit's kernels; a plain Python callable works too, slower.
 from ._result import DerivativeResult, GradientCheck
 from .api import check_gradient, derivative, gradient, hessian, jacobian
 from .engine.workers import close_pools
+from .objective import Objective
 from .methods import METHODS
 from .stencils import get_stencil
 from .steps import optimal_step
@@ -22,6 +23,7 @@ __all__ = [
     "check_gradient",
     "optimal_step",
     "close_pools",
+    "Objective",
     "get_stencil",
     "METHODS",
     "DerivativeResult",

@@ -138,9 +138,10 @@ def _check_args(args, kwargs) -> tuple[tuple, dict]:
 
 
 def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
-          args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False) -> _Plan:
+          args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False, f0=None) -> _Plan:
     """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
     args, kwargs = _check_args(args, kwargs)
+    given = f0 is not None
     xa = as_real_array(x)
     xd = _x_dtype(xa)
     xk = np.array(xa, dtype=xd, order="C") if copy else np.asarray(xa, dtype=xd, order="C")
@@ -163,7 +164,7 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         plan.batch = plan.batch or (lambda pts: None)  # the points path (see _batched_at)
         return plan
     if vectorized and what != "derivative":
-        return _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel)
+        return _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel, f0)
     if is_jitted(f):
         if xd not in _NUMBA_FLOAT:
             raise TypeError(f"{what}: numba computes in float32 or float64, not {xd}; pass x as float32 "
@@ -178,7 +179,10 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
             argtype = _ARG_TYPES[akey] = scalar if what == "derivative" else _array_type(scalar, xk.ndim)
         extra = tuple(numba.typeof(a) for a in args) if args else ()
         rd = jitted_result(f, argtype, expect, what, complex_step, key=(xd.char, xk.ndim, extra), extra=extra)
-        return _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel, fa=args)
+        plan = _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel, fa=args)
+        if given:  # f(x) known to the caller: the stencils that use the base point reuse it
+            plan.f0 = np.asarray(f0, dtype=np.float64).ravel() if what == "jacobian" else float(f0)
+        return plan
     if args or kwargs:
         f = bind(f, args, kwargs)
     if parallel:
@@ -198,15 +202,15 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         g = scalar_f(f, what, complex_step)
     elif what == "jacobian":
         g = array_f(f, what, complex_step)
-        r0, rd = probe(f, xk.copy(), what)
+        r0, rd = (f0, result_dtype(f0)) if f0 is not None else probe(f, xk.copy(), what)
         f0 = array_f(lambda v: r0, what)(None)
     else:
         g = scalar_f(f, what, complex_step)
-        r0, rd = probe(f, xk.copy(), what)
+        r0, rd = (f0, result_dtype(f0)) if f0 is not None else probe(f, xk.copy(), what)
         f0 = as_scalar(r0, what, fname(f))
     elementwise = what == "derivative" and (vectorized or is_elementwise(f))
-    plan = _Plan(what, xk, working_dtype(xd, rd), g, False, f0, 1 if xk.size or what != "derivative" else 0, raw=f,
-                 vectorized=vectorized or elementwise)
+    nprobe = 0 if given else (1 if xk.size or what != "derivative" else 0)
+    plan = _Plan(what, xk, working_dtype(xd, rd), g, False, f0, nprobe, raw=f, vectorized=vectorized or elementwise)
     plan.ncalls = plan.nprobe
     return plan
 
@@ -222,7 +226,7 @@ class _PlainCall:
         return self.f(x)
 
 
-def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel) -> _Plan:
+def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel, known=None) -> _Plan:
     """A batched f (``vectorized=True``): probed with a stack of one point (its result's shape
     and dtype checked), and wrapped per point for the methods that walk point by point."""
     if args or kwargs:
@@ -232,7 +236,7 @@ def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel) -> _Pla
                       "points in stacks; it runs as given", RuntimeWarning, stacklevel=4)
     name = fname(f)
     probe_call = B.batched_caller(f, what, name, () if what != "jacobian" else None)
-    r0 = probe_call(xk[None].copy())
+    r0 = probe_call(xk[None].copy()) if known is None else np.asarray(known)[None]
     call = B.batched_caller(f, what, name, () if what != "jacobian" else r0.shape[1:])
 
     def one(v):  # a single point, for the per-point walks (richardson)
@@ -244,8 +248,10 @@ def _batched_plan(f, xk, xd, what, complex_step, args, kwargs, parallel) -> _Pla
     else:
         f0 = float(np.real(r0[0]))
         g = scalar_f(one, what, complex_step)
-    plan = _Plan(what, xk, working_dtype(xd, result_dtype(r0)), g, False, f0, 1, raw=f, vectorized=True, batch=call)
-    plan.ncalls = 1
+    probed = int(known is None)
+    plan = _Plan(what, xk, working_dtype(xd, result_dtype(r0)), g, False, f0, probed, raw=f, vectorized=True,
+                 batch=call)
+    plan.ncalls = probed
     return plan
 
 
@@ -894,6 +900,7 @@ def gradient(
     vectorized: bool = False,
     workers=None,
     batch_bytes: int | None = None,
+    f0=None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -932,6 +939,11 @@ def gradient(
     <shared parameters>
     <batched>
     <workers>
+    f0 : float or array_like, optional
+        f(x), if the caller already has it (scipy's ``approx_derivative`` convention): the
+        stencils that use the base point (forward, backward) reuse it instead of evaluating f
+        at x, so a forward gradient costs N evaluations; a plain f is then not probed.
+        Trusted as given (it is not checked against f).
     <bounds>
     <richardson>
     <direction>
@@ -981,7 +993,7 @@ def gradient(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
-                 args=args, kwargs=kwargs, vectorized=vectorized, workers=workers, adaptive=st is None)
+                 args=args, kwargs=kwargs, vectorized=vectorized, workers=workers, adaptive=st is None, f0=f0)
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     if st is None:
@@ -997,6 +1009,8 @@ def gradient(
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value
     groups = _fixed_groups(plan, st, h, bounds, 1)
 
+    known = np.array([plan.f0]) if plan.jitted and plan.f0 is not None else np.zeros(0)
+
     def at(scale):
         out = np.empty(size)
         if plan.batch is not None:
@@ -1008,8 +1022,8 @@ def gradient(
             else:
                 prep = K.grad_prep if g.st.uses_base_point else K.no_prep
             hv = g.h if scale == 1.0 else g.h * scale
-            cnt += run(plan.f, prep, K.grad_body, (plan.x, hv, g.rel, g.st.offsets, g.st.weights, out, plan.fa), size,
-                       parallel=parallel)
+            args = (plan.x, hv, g.rel, g.st.offsets, g.st.weights, out, known, plan.fa)
+            cnt += run(plan.f, prep, K.grad_body, args, size, parallel=parallel)
         return out, cnt
 
     out, nfev = at(1.0)
@@ -1051,6 +1065,7 @@ def jacobian(
     vectorized: bool = False,
     workers=None,
     batch_bytes: int | None = None,
+    f0=None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -1085,6 +1100,11 @@ def jacobian(
     <shared parameters>
     <batched>
     <workers>
+    f0 : float or array_like, optional
+        f(x), if the caller already has it (scipy's ``approx_derivative`` convention): the
+        stencils that use the base point (forward, backward) reuse it instead of evaluating f
+        at x, so a forward gradient costs N evaluations; a plain f is then not probed.
+        Trusted as given (it is not checked against f).
     <bounds>
     <richardson>
     <direction>
@@ -1117,9 +1137,12 @@ def jacobian(
     cs = st is not None and st.method == "complex"
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized,
-                 workers=workers, adaptive=st is None)
+                 workers=workers, adaptive=st is None, f0=f0)
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
-    f0, nprobe = _jitted_f0(plan, cs) if plan.jitted else (plan.f0, plan.nprobe)
+    if plan.jitted and plan.f0 is None:
+        f0, nprobe = _jitted_f0(plan, cs)
+    else:
+        f0, nprobe = plan.f0, plan.nprobe
     size = plan.x.size
     shape = (f0.size, size)
     if st is None:

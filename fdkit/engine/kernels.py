@@ -260,8 +260,12 @@ def deriv_body(f, args, shared, lo, hi):
 
 @jit
 def grad_prep(f, args):
-    """f(x) once, for a stencil that uses the base point: ``(f0, 1)`` (a stencil without it, as
-    the complex step, runs with ``no_prep``)."""
+    """f(x) once, for a stencil that uses the base point: ``(f0, 1)``, or ``(f0, 0)`` when the
+    caller knows it (``f0known``, the body's second-last argument, holds it: size 1; size 0 when
+    unknown).  A stencil without the base point, as the complex step, runs with ``no_prep``."""
+    known = args[-2]
+    if known.size == 1:
+        return np.float64(known[0]), 0
     return np.float64(f(args[0], *args[-1])), 1
 
 
@@ -269,11 +273,11 @@ def grad_prep(f, args):
 def grad_body(f, args, f0, lo, hi):
     """Partial derivatives lo..hi-1 of a scalar f: R^N -> R (x of any shape, e.g. a matrix W).
 
-    ``args = (x, h, rel, offsets, weights, out)``; ``out[i] = sum_k w_k (part(f(x + o_k hh_i e_i))
+    ``args = (x, h, rel, offsets, weights, out, f0known)``; ``out[i] = sum_k w_k (part(f(x + o_k hh_i e_i))
     - r) / hh_i`` (r: ``reference``) (out flat, of size N), with f0 = f(x) for the base point.  Forward costs 1+N
     evaluations in all (f(x) once, in ``grad_prep``), central (p=2) 2N, complex N.
     """
-    x, h, rel, offsets, weights, out, fa = args
+    x, h, rel, offsets, weights, out, f0known, fa = args
     work = work_copy(x, offsets)
     flat = work.reshape(work.size)
     xr = x.reshape(x.size)
