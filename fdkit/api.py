@@ -23,6 +23,7 @@ from ._validate import (as_real_array, check_bounds, check_callable, check_direc
 from .engine import kernels as K
 from .engine import richardson as R
 from .engine import batch as B
+from ._progress import check_progress
 from .engine.workers import Workers
 from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
 from .engine.runner import (COMPLEX_HINT, array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe,
@@ -104,6 +105,7 @@ class _Plan:
     batch: Callable | None = None  # a batched f's checking caller: stack (k, *x.shape) -> (k,) or (k, M)
     batch_bytes: int | None = None  # the bound on one chunk of stacked points
     workers: Workers | None = None  # where f runs (workers=); None: here
+    progress: bool | None = False  # a progress bar over chunks (batched f, workers)
 
     @property
     def eps(self) -> float:
@@ -137,9 +139,17 @@ def _check_args(args, kwargs) -> tuple[tuple, dict]:
     return args, kwargs
 
 
-def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
-          args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False, f0=None) -> _Plan:
-    """Check x, learn f's precision and wrap a plain f (see the module docstring)."""
+def _plan(f, x, what: str, *, progress: bool | None = False, **kw) -> _Plan:
+    """Check x, learn f's precision and wrap a plain f (see the module docstring); ``progress``
+    for the chunked paths (a batched f, workers, richardson's rows)."""
+    plan = _make_plan(f, x, what, progress=progress, **kw)
+    plan.progress = progress
+    return plan
+
+
+def _make_plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
+               args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False, f0=None,
+               progress: bool | None = False) -> _Plan:
     args, kwargs = _check_args(args, kwargs)
     given = f0 is not None
     xa = as_real_array(x)
@@ -152,7 +162,7 @@ def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False
         if adaptive:
             raise ValueError(f"{what}: workers= runs the fixed stencils (every point known in advance); "
                              "method='richardson' decides its next step from the last one and runs here")
-        w = Workers(workers, what)
+        w = Workers(workers, what, progress)
         if is_jitted(f):  # a numba f runs as a Python callable in the workers
             f = _PlainCall(f)
         if args or kwargs:
@@ -267,7 +277,7 @@ def _points(plan: _Plan, pts, dt) -> tuple[np.ndarray, int]:
     batched f here in chunks under batch_bytes.  Returns (values, calls or tasks); checks shapes."""
     if plan.workers is None:
         per = B.chunk_rows(len(pts), plan.x.size * np.dtype(dt).itemsize, plan.batch_bytes)
-        return B.evaluate(plan.x, pts, dt, plan.batch, per)
+        return B.evaluate(plan.x, pts, dt, plan.batch, per, plan.progress)
     per = None
     if plan.vectorized:
         per = max(1, min(B.chunk_rows(len(pts), plan.x.size * np.dtype(dt).itemsize, plan.batch_bytes),
@@ -529,6 +539,10 @@ _WORKERS = """    workers : int, Executor, dask Client or callable, optional
         points (about 4 tasks per worker); nfev stays exact.  f must pickle for processes
         (a module-level function; a dask Client sends closures too).  A failure in f is raised
         here, naming the parameter and step, chained to f's exception; no partial result.
+    progress : bool, optional
+        A tqdm bar over the tasks of ``workers``, the chunks of a batched f and the blocks of
+        'richardson' with a batched f: None (default) on a terminal when tqdm is installed
+        (``fdkit[progress]``), True always, False never.  The jitted kernels run as one call.
 """
 
 _BOUNDS = """    bounds : (lb, ub), optional
@@ -612,6 +626,7 @@ def derivative(
     kwargs: dict | None = None,
     vectorized: bool = False,
     workers=None,
+    progress: bool | None = None,
     bounds: tuple | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -731,7 +746,8 @@ def derivative(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     cs = st is not None and st.method == "complex"
     plan = _plan(f, x, "derivative", complex_step=cs, parallel=parallel, copy=False, args=args, kwargs=kwargs,
-                 vectorized=vectorized, workers=workers, adaptive=st is None)
+                 vectorized=vectorized, workers=workers, adaptive=st is None,
+                 progress=check_progress(progress))
     xflat = plan.x.reshape(-1)
     if st is None:
         common, outs = _rich(h, plan, (xflat.size,), ctl, check_direction(step_direction, plan.x.shape))
@@ -808,7 +824,7 @@ def _rows_derivative(plan: _Plan, xflat: np.ndarray, n: int, common: tuple, outs
             v = np.asarray(call(pts), dtype=np.float64)
         return R.point_diffs(v, idx, s, n, f0, h1, h2, start, cnt)
 
-    total = R.rows_run(diffs, x64, hvec, userh, eps, retry, ctl, (s == 0), outs)
+    total = R.rows_run(diffs, x64, hvec, userh, eps, retry, ctl, (s == 0), outs, progress=plan.progress)
     plan.ncalls += counter[1]
     return total + int(need0.sum())
 
@@ -844,7 +860,8 @@ def _rows_gradient(plan: _Plan, common: tuple, outs: tuple) -> int:
             w = np.where(si == 0, 1.0 / ah, R.ONE_SIDED * 2.0 / ah)
         return d, fnew, c, np.where(nv, ah, 0.0), w
 
-    return R.rows_run(diffs, xf.astype(np.float64), hvec, userh, eps, retry, ctl, (s == 0), outs)
+    return R.rows_run(diffs, xf.astype(np.float64), hvec, userh, eps, retry, ctl, (s == 0), outs,
+                      progress=plan.progress)
 
 
 def _worker_points(plan: _Plan, cs: bool, counter: list) -> Callable:
@@ -899,6 +916,7 @@ def gradient(
     kwargs: dict | None = None,
     vectorized: bool = False,
     workers=None,
+    progress: bool | None = None,
     batch_bytes: int | None = None,
     f0=None,
     bounds: tuple | None = None,
@@ -993,7 +1011,8 @@ def gradient(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds)
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "gradient", complex_step=st is not None and st.method == "complex", parallel=parallel,
-                 args=args, kwargs=kwargs, vectorized=vectorized, workers=workers, adaptive=st is None, f0=f0)
+                 args=args, kwargs=kwargs, vectorized=vectorized, workers=workers, adaptive=st is None, f0=f0,
+                 progress=check_progress(progress))
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     if st is None:
@@ -1064,6 +1083,7 @@ def jacobian(
     kwargs: dict | None = None,
     vectorized: bool = False,
     workers=None,
+    progress: bool | None = None,
     batch_bytes: int | None = None,
     f0=None,
     bounds: tuple | None = None,
@@ -1137,7 +1157,7 @@ def jacobian(
     cs = st is not None and st.method == "complex"
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "jacobian", complex_step=cs, parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized,
-                 workers=workers, adaptive=st is None, f0=f0)
+                 workers=workers, adaptive=st is None, f0=f0, progress=check_progress(progress))
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     if plan.jitted and plan.f0 is None:
         f0, nprobe = _jitted_f0(plan, cs)
@@ -1193,6 +1213,7 @@ def hessian(
     kwargs: dict | None = None,
     vectorized: bool = False,
     workers=None,
+    progress: bool | None = None,
     batch_bytes: int | None = None,
     atol: float | None = None,
     rtol: float | None = None,
@@ -1256,7 +1277,7 @@ def hessian(
     ctl = _rich_controls(st, atol, rtol, maxiter, step_factor, 0, None)
     vectorized = check_flag(vectorized, "vectorized")
     plan = _plan(f, x, "hessian", parallel=parallel, args=args, kwargs=kwargs, vectorized=vectorized,
-                 workers=workers, adaptive=st is None)
+                 workers=workers, adaptive=st is None, progress=check_progress(progress))
     plan.batch_bytes = _check_batch_bytes(batch_bytes)
     size = plan.x.size
     items = K.hess_items(size)

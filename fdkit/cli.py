@@ -9,35 +9,15 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
+
+from ._progress import Progress
 
 
 def _machine() -> dict:
     from fdkit.study.harness import machine_info
 
     return machine_info()
-
-
-class Progress:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, stream=None, width: int = 28):
-        self.stream = stream if stream is not None else sys.stderr
-        self.active = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.width = width
-        self.t0 = time.perf_counter()
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        if not self.active:
-            return
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * self.width)
-        line = f"\r[{bar:<{self.width}s}] {done}/{total} {time.perf_counter() - self.t0:6.1f}s {label[:40]:<40s}"
-        self.stream.write(line)
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 def _names(kind: str, choices) -> "callable":

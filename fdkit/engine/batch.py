@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._progress import bar
 from ..stencils import Stencil
 
 __all__ = ["Perturbations", "taken_steps", "stencil_points", "hessian_points", "stack", "batched_caller",
@@ -171,14 +172,17 @@ def hessian_sums(values: np.ndarray, f0: float, hh: np.ndarray, ii: np.ndarray, 
     return H
 
 
-def evaluate(x: np.ndarray, p: Perturbations, dtype, call: Callable, per_call: int) -> tuple[np.ndarray, int]:
+def evaluate(x: np.ndarray, p: Perturbations, dtype, call: Callable, per_call: int,
+             progress: bool | None = False) -> tuple[np.ndarray, int]:
     """f at every point of p, ``per_call`` points per call of the batched ``call``: (values of
-    shape (len(p),) or (len(p), M), number of calls)."""
+    shape (len(p),) or (len(p), M), number of calls); a progress bar over the calls."""
     parts = []
     calls = 0
-    for lo in range(0, len(p), per_call):
-        parts.append(call(stack(x, p.rows(lo, min(lo + per_call, len(p))), dtype)))
-        calls += 1
+    with bar(-(-len(p) // per_call), "batches of f", progress) as b:
+        for lo in range(0, len(p), per_call):
+            parts.append(call(stack(x, p.rows(lo, min(lo + per_call, len(p))), dtype)))
+            calls += 1
+            b.update(1)
     if not parts:
         return np.zeros(0), 0
     return np.concatenate(parts), calls

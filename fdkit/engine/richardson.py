@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._progress import bar
 from ..steps import RICH_FACTOR, RICH_H0, RICH_NOISE, RICH_PATIENCE, RICH_RATIO, RICH_ROUNDING, RICH_ROWS, RICH_SAFE
 from .kernels import hess_cross, hess_diag, jit, jit_cached, jit_outer_cached, like
 
@@ -659,38 +660,45 @@ def rows_update(idx, d, fnew, c, scale, w, even, x, h, userh, eps, retry, ctl, f
 ROWS_BLOCK = 2048
 
 
-def rows_run(diffs, x, h, userh, eps, retry, ctl, even, outs, block: int = ROWS_BLOCK) -> int:
+def rows_run(diffs, x, h, userh, eps, retry, ctl, even, outs, block: int = ROWS_BLOCK, progress=False) -> int:
     """Richardson over every element of x (flat, float64 view of the points or parameters) with
     the differences of each row computed by ``diffs(idx, a) -> (d, fnew, c, scale, w)`` for the
     open elements idx (flat indices into x) at their nominal steps a: one batch of f per row and
     block of elements.  ``outs`` = (value, error, step, level, status, nfev) arrays of x's size
     (nfev holds what was counted before).  Returns the evaluations made."""
     n = x.size
+    total = 0
+    with bar(-(-n // block), "richardson blocks", progress) as b:
+        for lo in range(0, n, block):
+            total += _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo, min(n, lo + block))
+            b.update(1)
+    return total
+
+
+def _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo: int, hi: int) -> int:
+    """:func:`rows_run` for the elements lo..hi-1."""
     rows = ctl[2]
     total = 0
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        k = hi - lo
-        fs = np.empty((k, 8))
-        ist = np.zeros((k, 8), dtype=np.int64)
-        T = np.empty((k, rows))
-        t = np.empty((k, rows))
-        res = np.empty((k, 4))
-        rstat = np.zeros(k, dtype=np.int64)
-        xb = x[lo:hi]
-        hb = h if h.size == 1 else h[lo:hi]
-        ob = tuple(o[lo:hi] for o in outs)
-        eb = even if even.size == 1 else even[lo:hi]
-        rows_init(xb, hb, userh, fs, ist)
-        while True:
-            idx = np.flatnonzero(ist[:, _I_OPEN])
-            if idx.size == 0:
-                break
-            d, fnew, c, scale, w = diffs(idx + lo, fs[idx, _S_AI].copy())
-            total += int(np.sum(c))
-            rows_update(idx, d, fnew, c, scale, w, eb[idx] if eb.size > 1 else np.full(idx.size, eb[0]), xb, hb,
-                        userh, eps, retry, ctl, fs, ist, T, t, res, rstat, *ob)
-    return total
+    k = hi - lo
+    fs = np.empty((k, 8))
+    ist = np.zeros((k, 8), dtype=np.int64)
+    T = np.empty((k, rows))
+    t = np.empty((k, rows))
+    res = np.empty((k, 4))
+    rstat = np.zeros(k, dtype=np.int64)
+    xb = x[lo:hi]
+    hb = h if h.size == 1 else h[lo:hi]
+    ob = tuple(o[lo:hi] for o in outs)
+    eb = even if even.size == 1 else even[lo:hi]
+    rows_init(xb, hb, userh, fs, ist)
+    while True:
+        idx = np.flatnonzero(ist[:, _I_OPEN])
+        if idx.size == 0:
+            return total
+        d, fnew, c, scale, w = diffs(idx + lo, fs[idx, _S_AI].copy())
+        total += int(np.sum(c))
+        rows_update(idx, d, fnew, c, scale, w, eb[idx] if eb.size > 1 else np.full(idx.size, eb[0]), xb, hb,
+                    userh, eps, retry, ctl, fs, ist, T, t, res, rstat, *ob)
 
 
 @jit_outer_cached

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._progress import bar
 from .batch import Perturbations, stack
 
 __all__ = ["close_pools", "Workers", "as_workers"]
@@ -87,8 +88,9 @@ def _run_payload(payload):
 class Workers:
     """How to map chunks of points over workers (see the module docstring)."""
 
-    def __init__(self, workers, what: str):
+    def __init__(self, workers, what: str, progress: bool | None = None):
         self.what = what
+        self.progress = progress
         self.per_worker = 4  # tasks per worker: balance against scheduling overhead
         self.client = None
         self.pickled = True  # tasks travel to other processes
@@ -135,6 +137,24 @@ class Workers:
                 "closures with cloudpickle"
             ) from None
 
+    def _track(self, results, total: int) -> list:
+        """The results of a map, in order, with a progress bar over the tasks."""
+        out = []
+        with bar(total, f"{self.what} on {self.label}", self.progress) as b:
+            for r in results:
+                out.append(r)
+                b.update(1)
+        return out
+
+    def _collect(self, futures, total: int) -> list:
+        """dask futures' results, in order, with a progress bar as they complete."""
+        from distributed import as_completed
+
+        with bar(total, f"{self.what} on {self.label}", self.progress) as b:
+            for _ in as_completed(futures):
+                b.update(1)
+        return self.client.gather(futures)
+
     def evaluate_points(self, f, pts: np.ndarray, batched: bool):
         """f at every number of pts (an elementwise derivative), in chunks: (values, tasks)."""
         flat = pts.reshape(-1)
@@ -144,9 +164,10 @@ class Workers:
         if self.client is not None:
             futures = self.client.map(run_chunk, [f] * len(chunks), [None] * len(chunks), chunks,
                                       [flat.dtype] * len(chunks), [batched] * len(chunks), pure=False)
-            results = self.client.gather(futures)
+            results = self._collect(futures, len(chunks))
         else:
-            results = list(self.map(_run_payload, [(f, None, c, flat.dtype, batched) for c in chunks]))
+            results = self._track(self.map(_run_payload, [(f, None, c, flat.dtype, batched) for c in chunks]),
+                                  len(chunks))
         vals = []
         for i, res in enumerate(results):
             if res[0] == "error":
@@ -170,9 +191,9 @@ class Workers:
             xf = self.client.scatter(x, broadcast=True)
             futures = self.client.map(run_chunk, [f] * len(rows), [xf] * len(rows), rows, [dtype] * len(rows),
                                       [batched] * len(rows), pure=False)
-            results = self.client.gather(futures)
+            results = self._collect(futures, len(rows))
         else:
-            results = list(self.map(_run_payload, [(f, x, r, dtype, batched) for r in rows]))
+            results = self._track(self.map(_run_payload, [(f, x, r, dtype, batched) for r in rows]), len(rows))
         vals = []
         for (lo, _), res in zip(bounds, results):
             if res[0] == "error":
