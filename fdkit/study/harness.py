@@ -15,6 +15,10 @@ ratio_to_analytical, max_rel_error, t_f``
 - ``t_f`` and the analytical gradient are timed in a jitted loop that calls them ``k``
   times, so they measure the forward and backward passes, not Python's call overhead.
   fdkit's gradients and the peers are timed as a user calls them, from Python.
+- ``method="forward.batched-numpy"`` (kind ``batched``): fdkit's forward gradient of the
+  problem's batched numpy loss (``Problem.f_batch``, ``vectorized=True``), for the problems that
+  have one: the numpy f evaluated in stacks, beside the peers that call the same numpy loss
+  point by point.
 - ``method="f_np"`` (with the peers) is one call of the numpy twin of f from Python: the
   peers evaluate that f, so their times follow its speed, not fdkit's.
 - ``cost_in_f = seconds / t_f``: the cost in forward passes of the jitted f. ``ratio_to_analytical =
@@ -51,6 +55,9 @@ from .problems import PROBLEMS, Problem, get_problem
 FD_METHODS = tuple(m for m in FIXED if m != "backward" and "gradient" in TABLE[m].quantities)
 PEER_METHODS = ("scipy.approx_fprime", "scipy.2-point", "scipy.3-point", "scipy.cs")
 METHODS = ("analytic", *FD_METHODS, *PEER_METHODS)
+#: fdkit's forward gradient of the problem's batched numpy loss (``vectorized=True``), timed with
+#: the forward method where a problem has one (``Problem.f_batch``)
+BATCHED = "forward.batched-numpy"
 DEFAULT_SIZES = (10, 100, 1000, 10000)
 QUICK_SIZES = (10, 100, 1000)
 EXTRAPOLATE_N = 10**6
@@ -249,7 +256,8 @@ def run_harness(
     fd = [m for m in methods if m in FD_METHODS]
     peers = [m for m in methods if m in PEER_METHODS] if have_scipy() else []
     per_size = 2 + len(fd) * len(parallel) + len(peers)  # f, analytic, fdkit, peers (f_np uncounted)
-    total = len(probs) * len(sizes) * per_size
+    batched = sum(p.f_batch is not None for p in probs) if "forward" in fd else 0
+    total = len(probs) * len(sizes) * per_size + batched * len(sizes)
     done = 0
     records: list[dict] = []
 
@@ -295,6 +303,16 @@ def run_harness(
                                         max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f))
                     tick(f"{prob.name} N={N} {method}{' parallel' if par else ''}")
 
+            if prob.f_batch is not None and "forward" in fd:  # the same loss in numpy, batched
+                r = api.gradient(prob.f_batch, x, method="forward", vectorized=True, full_output=True, progress=False)
+                med, mn, reps = _time(
+                    _loop(lambda: api.gradient(prob.f_batch, x, method="forward", vectorized=True, progress=False)),
+                    repeat, min_time, budget)
+                records.append(dict(base, method=BATCHED, parallel=False, kind="batched", seconds=med,
+                                    seconds_min=mn, repeats=reps, nfev=r.nfev, cost_in_f=med / t_f,
+                                    ratio_to_analytical=med / t_a,
+                                    max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f))
+                tick(f"{prob.name} N={N} {BATCHED}")
             if peers:  # the peers' own f, called from Python: their ratios depend on it
                 med, mn, reps = _time(_loop(lambda: prob.f_np(x)), repeat, min_time, budget)
                 records.append(dict(base, method="f_np", parallel=False, kind="f", seconds=med, seconds_min=mn,

@@ -84,7 +84,7 @@ def time_vs_n(records: list[dict]) -> Figure:
     fig = Figure(figsize=(12.8, 4.4 * len(problems)), layout="constrained")
     axes = fig.subplots(len(problems), 2, squeeze=False)
     for (ax, ax2), problem in zip(axes, problems):
-        series = _series(records, problem, ("f", "analytic", "fdkit", "peer"))
+        series = _series(records, problem, ("f", "analytic", "fdkit", "peer", "batched"))
         for (method, par), rows in series.items():
             style = dict(marker="o" if not method.startswith("scipy") else "s",
                          ls=":" if par else ("--" if method.startswith("scipy") or method.startswith("f") else "-"),
