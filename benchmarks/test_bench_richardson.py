@@ -73,6 +73,22 @@ def test_fdkit_richardson_at_scipys_tolerance(benchmark, points, fname):
 
 
 @pytest.mark.parametrize("fname", list(FUNCS))
+def test_fdkit_richardson_numpy_f(benchmark, points, fname):
+    """The numpy f that scipy.differentiate gets, declared elementwise: one call per tableau row
+    and block of points."""
+    _, f_np, fprime = FUNCS[fname]
+    benchmark.group = f"richardson-{fname}"
+    fdkit.derivative(f_np, points[:10], method="richardson", vectorized=True, progress=False)
+    r = benchmark(fdkit.derivative, f_np, points, method="richardson", vectorized=True, full_output=True,
+                  progress=False)
+    exact = fprime(points)
+    err = _record(benchmark, "fdkit richardson (numpy f, vectorized)", r.value, r.error, r.nfev, exact)
+    benchmark.extra_info["ncalls"] = r.ncalls
+    assert np.max(err / np.maximum(1.0, np.abs(exact))) <= 1e-12
+    assert np.all(err <= r.error)
+
+
+@pytest.mark.parametrize("fname", list(FUNCS))
 def test_scipy_differentiate_default(benchmark, points, fname):
     differentiate = pytest.importorskip("scipy.differentiate")
     _, f_np, fprime = FUNCS[fname]

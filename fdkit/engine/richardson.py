@@ -60,16 +60,17 @@ _VANISHED = (0.0, 0.0, 0, 0.0, 0.0)  # a helper's answer when the step vanished 
 
 
 @jit_cached(inline="always")
-def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post, even):
+def _push(d, hh, rnd, calm, m, T, t, r, best, val, hstep, level, bad, post, even):
     """Add row m (the difference d at step hh, rounding floor rnd) to the tableau, kept as its
-    newest row T (updated in place) and the steps t.  ``post`` is the largest move of the best
+    newest row T[r] (updated in place) and the steps t[r] (rows of 2-D arrays indexed here, not
+    views: a view's reference count costs two atomic operations, measured 45 ns per row).  ``post`` is the largest move of the best
     entry's level in the rows after it (noise the min over entries would hide).  ``even``: the
     difference is even in h (central; the tableau eliminates h^2, h^4, ...), else one-sided
     (h, h^2, h^3, ...).  Returns the updated (best, val, hstep, level, bad, post, stop) with stop
     0 (go on), 1 (converged: truncation below the rounding floor) or 2 (rounding took over)."""
-    t[m] = hh
-    o = T[0]  # the previous row's entry j-1 as the loop reaches j
-    T[0] = d
+    t[r, m] = hh
+    o = T[r, 0]  # the previous row's entry j-1 as the loop reaches j
+    T[r, 0] = d
     if m == 0:
         return best, val, hstep, level, bad, post, 0
     stop = 0
@@ -77,11 +78,11 @@ def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post, even):
     prev = d
     last = o
     for j in range(1, m + 1):
-        q = t[m - j] / hh
+        q = t[r, m - j] / hh
         cur = prev + (prev - o) / ((q * q if even else q) - 1.0)
         tr = max(abs(cur - prev), abs(cur - o))
         if j < m:  # and the same level one row up
-            tr = max(tr, abs(cur - T[j]))
+            tr = max(tr, abs(cur - T[r, j]))
         e = max(_R_FACTOR * tr, rnd)
         if e <= best:
             best, val, hstep, level = e, cur, hh, j
@@ -90,13 +91,13 @@ def _push(d, hh, rnd, calm, m, T, t, best, val, hstep, level, bad, post, even):
             stop = 1  # (j < m: an entry also checked against its level one row up; the
             # newest diagonal alone can agree with its two parents by chance, measured)
         last = o
-        o = T[j]  # unset for j = m (never read: the loop ends)
-        T[j] = cur
+        o = T[r, j]  # unset for j = m (never read: the loop ends)
+        T[r, j] = cur
         prev = cur
     if improved:
         post = 0.0
     elif 1 <= level <= m:
-        post = max(post, abs(T[int(level)] - val))
+        post = max(post, abs(T[r, int(level)] - val))
     if stop == 0:
         # the newest diagonal jumped while the best estimate is already near the rounding floor,
         # or by less than sqrt(eps) of the value (``calm``): rounding rules (the second case is
@@ -171,7 +172,7 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, ctl, even, T
     sequence also stops once its estimate is at most ``atol + rtol |value|`` on two rows in a
     row, and has at most
     ``rows`` rows, the steps shrinking by ``ratio``.  ``even``: the difference is central (else
-    one-sided).  T and t are the tableau's scratch rows (at least ``rows`` long).
+    one-sided).  T and t are the tableau's scratch rows, shape (1, at least ``rows``).
     Returns ``(nfev, (err, value, step, level), status)``.
     """
     atol, rtol, rows, ratio = ctl
@@ -216,7 +217,7 @@ def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, ctl, even, T
             rnd = max(rnd, _R_RC * eps * max(fnew, f1, f2) * w)
             f2 = f1
             f1 = fnew
-            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, calm, m, T, t, best, val, hstep, level,
+            best, val, hstep, level, bad, post, stop = _push(d, scale, rnd, calm, m, T, t, 0, best, val, hstep, level,
                                                              bad, post, even)
             if stop == 1:
                 st = CONVERGED
@@ -408,8 +409,8 @@ def deriv_body(f, args, shared, lo, hi):
     and the evaluations per point; returns nfev (about 6-14 per point for n = 1; more where a
     second sequence runs)."""
     x, h, userh, n, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
-    T = np.empty(ctl[2])
-    t = np.empty(ctl[2])
+    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
+    t = np.empty((1, ctl[2]))
     cnt = 0
     for i in range(lo, hi):
         xi = x[i]
@@ -444,8 +445,8 @@ def grad_body(f, args, f0, lo, hi):
     x, h, userh, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty(ctl[2])
-    t = np.empty(ctl[2])
+    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
+    t = np.empty((1, ctl[2]))
     cnt = 0
     for i in range(lo, hi):
         xi = flat[i]
@@ -467,8 +468,8 @@ def jac_body(f, args, shared, lo, hi):
     rows = ctl[2]
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty(rows)
-    t = np.empty(rows)
+    T = np.empty((1, rows))
+    t = np.empty((1, rows))
     steps = np.empty(2 * rows)
     fplus = np.empty((2 * rows, m))
     fminus = np.empty((2 * rows, m))
@@ -522,8 +523,8 @@ def hess_body(f, args, f0, lo, hi):
     n = x.size
     work = x.copy()
     flat = work.reshape(n)
-    T = np.empty(ctl[2])
-    t = np.empty(ctl[2])
+    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
+    t = np.empty((1, ctl[2]))
     cnt = 0
     for k in range(lo, hi):
         cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat, nfe, fa)
@@ -609,32 +610,42 @@ def _rows_finish(e, st, x, h, userh, retry, ctl, fs, ist, res, rstat, out, err, 
 def rows_update(idx, d, fnew, c, scale, w, even, x, h, userh, eps, retry, ctl, fs, ist, T, t, res, rstat,
                 out, err, hch, lev, stat, nfe):
     """Advance the open elements idx by one row: d, fnew, c, scale, w are their differences at
-    this row's steps (as a difference helper returns them), even[k] their stencil's symmetry.
-    One pass of ``rich_sequence``'s loop per element."""
+    this row's steps (as a difference helper returns them), even[e] their stencil's symmetry
+    (one value for all, or one per element).  One pass of ``rich_sequence``'s loop per element,
+    its state loaded into locals and stored back."""
     rows, ratio, atol, rtol = ctl[2], ctl[3], ctl[0], ctl[1]
     calm = np.sqrt(eps)
     for k in range(idx.size):
         e = idx[k]
         ist[e, _I_CNT] += c[k]
-        ist[e, _I_ROW] += 1
+        row = ist[e, _I_ROW] + 1
+        ist[e, _I_ROW] = row
         st = 1  # 1: go on
+        dk = d[k]
         if scale[k] == 0.0:
             st = ROUNDING
-        elif not np.isfinite(d[k]):
+        elif not np.isfinite(dk):
             ist[e, _I_M] = 0
             fs[e, _S_AI] = _next_h(fs[e, _S_AI], x[e], ratio)
         else:
             fs[e, _S_AI] = fs[e, _S_AI] / ratio
-            rnd = max(fs[e, _S_RND], _R_RC * eps * max(fnew[k], fs[e, _S_F1], fs[e, _S_F2]) * w[k])
+            f1 = fs[e, _S_F1]
+            fn = fnew[k]
+            rnd = max(fs[e, _S_RND], _R_RC * eps * max(fn, f1, fs[e, _S_F2]) * w[k])
             fs[e, _S_RND] = rnd
-            fs[e, _S_F2] = fs[e, _S_F1]
-            fs[e, _S_F1] = fnew[k]
+            fs[e, _S_F2] = f1
+            fs[e, _S_F1] = fn
             m = ist[e, _I_M]
+            ev = even[e] if even.size > 1 else even[0]
             best, val, hstep, level, bad, post, stop = _push(
-                d[k], scale[k], rnd, calm, m, T[e], t[e], fs[e, _S_BEST], fs[e, _S_VAL], fs[e, _S_HSTEP],
-                np.int64(ist[e, _I_LEVEL]), ist[e, _I_BAD], fs[e, _S_POST], even[k])
-            fs[e, _S_BEST], fs[e, _S_VAL], fs[e, _S_HSTEP], fs[e, _S_POST] = best, val, hstep, post
-            ist[e, _I_LEVEL], ist[e, _I_BAD] = level, bad
+                dk, scale[k], rnd, calm, m, T, t, e, fs[e, _S_BEST], fs[e, _S_VAL], fs[e, _S_HSTEP],
+                ist[e, _I_LEVEL], ist[e, _I_BAD], fs[e, _S_POST], ev)
+            fs[e, _S_BEST] = best
+            fs[e, _S_VAL] = val
+            fs[e, _S_HSTEP] = hstep
+            fs[e, _S_POST] = post
+            ist[e, _I_LEVEL] = level
+            ist[e, _I_BAD] = bad
             if stop == 1:
                 st = CONVERGED
             elif stop == 2:
@@ -648,7 +659,7 @@ def rows_update(idx, d, fnew, c, scale, w, even, x, h, userh, eps, retry, ctl, f
                     ist[e, _I_MET] = 0
                 if st == 1:
                     ist[e, _I_M] = m + 1
-        if st == 1 and ist[e, _I_ROW] >= rows:
+        if st == 1 and row >= rows:
             st = MAXITER
         if st != 1:
             _rows_finish(e, st, x, h, userh, retry, ctl, fs, ist, res, rstat, out, err, hch, lev, stat, nfe)
@@ -668,24 +679,23 @@ def rows_run(diffs, x, h, userh, eps, retry, ctl, even, outs, block: int = ROWS_
     (nfev holds what was counted before).  Returns the evaluations made."""
     n = x.size
     total = 0
+    k = min(n, block)
+    # one set of state arrays for every block (fresh ones fault their pages in again: measured,
+    # the first row of each block took 5x the others)
+    state = (np.empty((k, 8)), np.zeros((k, 8), dtype=np.int64), np.empty((k, ctl[2])), np.empty((k, ctl[2])),
+             np.empty((k, 4)), np.zeros(k, dtype=np.int64))
     with bar(-(-n // block), "richardson blocks", progress) as b:
         for lo in range(0, n, block):
-            total += _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo, min(n, lo + block))
+            total += _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo, min(n, lo + block), state)
             b.update(1)
     return total
 
 
-def _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo: int, hi: int) -> int:
-    """:func:`rows_run` for the elements lo..hi-1."""
-    rows = ctl[2]
+def _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo: int, hi: int, state) -> int:
+    """:func:`rows_run` for the elements lo..hi-1, with the state arrays ``state``."""
     total = 0
     k = hi - lo
-    fs = np.empty((k, 8))
-    ist = np.zeros((k, 8), dtype=np.int64)
-    T = np.empty((k, rows))
-    t = np.empty((k, rows))
-    res = np.empty((k, 4))
-    rstat = np.zeros(k, dtype=np.int64)
+    fs, ist, T, t, res, rstat = (a[:k] for a in state)
     xb = x[lo:hi]
     hb = h if h.size == 1 else h[lo:hi]
     ob = tuple(o[lo:hi] for o in outs)
@@ -697,8 +707,7 @@ def _rows_block(diffs, x, h, userh, eps, retry, ctl, even, outs, lo: int, hi: in
             return total
         d, fnew, c, scale, w = diffs(idx + lo, fs[idx, _S_AI].copy())
         total += int(np.sum(c))
-        rows_update(idx, d, fnew, c, scale, w, eb[idx] if eb.size > 1 else np.full(idx.size, eb[0]), xb, hb,
-                    userh, eps, retry, ctl, fs, ist, T, t, res, rstat, *ob)
+        rows_update(idx, d, fnew, c, scale, w, eb, xb, hb, userh, eps, retry, ctl, fs, ist, T, t, res, rstat, *ob)
 
 
 @jit_outer_cached
