@@ -3,6 +3,10 @@ cluster (no mocks).  Every result is compared with the serial one and with an or
 (scipy's rosen_der, closed forms); failures come back as one error naming the parameter."""
 
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,6 +22,12 @@ def fails_above(v):
     """Rosenbrock, except that it raises where x_3 is stepped upwards."""
     if v[3] > 0.5:
         raise ZeroDivisionError("f broke here")
+    return rosen_np(v)
+
+
+def slow_rosen(v):
+    """Rosenbrock that takes 40 ms: long enough to lose a worker in the middle of a gradient."""
+    time.sleep(0.04)
     return rosen_np(v)
 
 
@@ -85,6 +95,22 @@ def test_dask_local_cluster(x):
         with pytest.raises(RuntimeError, match="parameter 3") as e:
             fdkit.gradient(fails_above, np.full(6, 0.5), workers=client)
         assert isinstance(e.value.__cause__, ZeroDivisionError)
+
+
+def test_dask_survives_losing_a_worker():
+    distributed = pytest.importorskip("distributed")
+    x = np.linspace(-1.0, 1.0, 20)
+    serial = fdkit.gradient(rosen_np, x, method="central")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        client.run(lambda: None)  # both workers up
+        victim = next(iter(client.run(os.getpid).values()))
+        killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))  # 40 points of 40 ms: ~0.8 s in all
+        killer.start()
+        g = fdkit.gradient(slow_rosen, x, method="central", workers=client)
+        killer.join()
+        assert victim not in client.run(os.getpid).values()  # the worker was lost (and replaced)
+    np.testing.assert_array_equal(g, serial)
 
 
 @pytest.fixture(autouse=True, scope="module")
