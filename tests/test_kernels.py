@@ -158,3 +158,32 @@ def test_the_callers_array_is_never_modified():
         fn(f, x, method="richardson", parallel=True)
     fdkit.hessian(jsum, x, parallel=True)
     assert np.array_equal(W, keep) and np.array_equal(x, keep_x)
+
+
+def test_parallel_cut_off_runs_small_work_serially(monkeypatch):
+    from fdkit.engine import runner
+
+    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 50e-6)
+
+    @numba.njit
+    def f(v):
+        return np.sum(v**3)
+
+    x = np.linspace(-1.0, 1.0, 10)
+    for _ in range(3):  # compile, then time the serial run once and decide
+        g = fdkit.gradient(f, x, parallel=True)
+    np.testing.assert_allclose(g, 3 * x**2, rtol=1e-8, atol=1e-10)
+    decided = [v for k, v in runner._PARALLEL[f].items() if k[3] == x.size]
+    assert decided == [True]  # 10 parameters of a cheap f: serial
+    # a slow f (20 000 sums per call, ~10 ms per gradient) is worth the threads
+
+    @numba.njit
+    def slow(v):
+        s = 0.0
+        for _ in range(20000):
+            s += np.sum(v) * 1e-30
+        return np.sum(v**3) + s
+
+    for _ in range(3):
+        fdkit.gradient(slow, x, parallel=True)
+    assert [v for k, v in runner._PARALLEL[slow].items() if k[3] == x.size] == [False]

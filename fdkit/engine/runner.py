@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+import time
 import types as pytypes
 import warnings
 import weakref
@@ -179,10 +180,41 @@ def _entry(driver, prep, body, f, nargs: int, parallel: bool):
     return e
 
 
+#: a parallel run is worth its threads only when the serial run takes at least this long
+#: (seconds): starting numba's threads costs ~15-20 us on this 2-core machine (measured: N = 10
+#: and 30 ran 1.2x slower in parallel, N = 100 broke even at ~27 us serially, N = 300 took 0.62x);
+#: 0 turns the cut-off off (the tests do, to run the parallel kernels at every size)
+PARALLEL_MIN_SECONDS = 50e-6
+_PARALLEL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _serial_is_enough(f, prep, body, args: tuple, n: int):
+    """Whether ``parallel=True`` should run serially for this f, kernel and size: decided once
+    per (f, prep, body, n) from one timed serial run with the serial kernel already compiled
+    (the cut-off ``PARALLEL_MIN_SECONDS``).  Returns (decision or None, nfev of a run made here or
+    None)."""
+    key = (prep, body, len(args), n)
+    d = _PARALLEL.get(f, {}).get(key)
+    if d is not None:
+        return d, None
+    if _ENTRIES.get(f, {}).get((prep, body, len(args), False)) is None:  # not compiled yet: run, decide later
+        return None, run(f, prep, body, args, n, parallel=False)
+    t0 = time.perf_counter()
+    cnt = run(f, prep, body, args, n, parallel=False)
+    _cache(_PARALLEL, f)[key] = time.perf_counter() - t0 < PARALLEL_MIN_SECONDS
+    return None, cnt
+
+
 def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False) -> int:
     """Run ``body`` over n items with ``prep`` (see :mod:`fdkit.engine.kernels`): jitted f through
-    its entry point (serial or prange driver), a plain (already wrapped) f through the Python
-    twins, serially.  Returns nfev."""
+    its entry point (serial or prange driver; ``parallel=True`` runs serially where the serial
+    run is too short for threads to pay, see ``PARALLEL_MIN_SECONDS``), a plain (already wrapped)
+    f through the Python twins, serially.  Returns nfev."""
+    if is_jitted(f) and parallel and PARALLEL_MIN_SECONDS > 0:
+        serial, cnt = _serial_is_enough(f, prep, body, args, n)
+        if cnt is not None:
+            return cnt
+        parallel = not serial
     if is_jitted(f):
         e = _ENTRIES.get(f, {}).get((prep, body, len(args), parallel))
         if e is None:
