@@ -5,8 +5,9 @@ Public functions: :func:`derivative`, :func:`gradient`, :func:`jacobian`, :func:
 into fdkit's kernels; a plain Python callable works too, slower.
 """
 
-from ._result import DerivativeResult, GradientCheck
-from .api import check_gradient, derivative, gradient, hessian, jacobian
+from ._result import DerivativeResult
+from .api import derivative, gradient, hessian, jacobian
+from .check import GradientCheck, TaylorTest, check_gradient, check_jacobian, taylor_test
 from .engine.workers import close_pools
 from .objective import Objective
 from .methods import METHODS
@@ -21,6 +22,9 @@ __all__ = [
     "jacobian",
     "hessian",
     "check_gradient",
+    "check_jacobian",
+    "taylor_test",
+    "TaylorTest",
     "optimal_step",
     "close_pools",
     "Objective",

@@ -1,4 +1,4 @@
-"""Result objects returned with ``full_output=True`` and by ``check_gradient``."""
+"""The result object returned with ``full_output=True`` (``check_gradient``'s is in :mod:`fdkit.check`)."""
 
 from __future__ import annotations
 
@@ -73,38 +73,3 @@ class DerivativeResult:
     success: bool | np.ndarray | None = None
     element_nfev: int | np.ndarray | None = None
     ncalls: int | None = None
-
-
-@dataclass(frozen=True)
-class GradientCheck:
-    """Comparison of an analytical gradient with a finite-difference one.
-
-    Attributes
-    ----------
-    rel_error : ndarray
-        ``|analytic - fd| / max(1, |fd|)`` per parameter, in x's shape.
-    max_error : float
-        The largest of them.
-    worst_index : tuple of int
-        Index (into x's shape) of the largest error.
-    ok : bool
-        ``max_error <= rtol``.
-    analytic, numeric : ndarray
-        The two gradients, in x's shape.
-    rtol : float
-        The tolerance used.
-    method : str
-        The finite-difference method used for the reference.
-    """
-
-    rel_error: np.ndarray
-    max_error: float
-    worst_index: tuple
-    ok: bool
-    analytic: np.ndarray
-    numeric: np.ndarray
-    rtol: float
-    method: str
-
-    def __bool__(self) -> bool:
-        return bool(self.ok)

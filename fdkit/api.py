@@ -17,7 +17,7 @@ import numpy as np
 from numba import types
 from numpy.typing import ArrayLike, NDArray
 
-from ._result import DerivativeResult, GradientCheck
+from ._result import DerivativeResult
 from ._validate import (as_real_array, check_bounds, check_callable, check_direction, check_flag, check_h, check_maxiter,
                         check_nonneg, check_ratio, raise_nonfinite_x, warn_tiny_h)
 from .engine import kernels as K
@@ -33,7 +33,7 @@ from .stencils import Stencil, get_stencil
 from .steps import RICH_RATIO, RICH_ROWS, eps_of, fit_to_bounds, richardson_retry, working_dtype
 from .steps import step_factor as _step_factor
 
-__all__ = ["derivative", "gradient", "jacobian", "hessian", "check_gradient"]
+__all__ = ["derivative", "gradient", "jacobian", "hessian"]
 
 Method = Literal["forward", "backward", "central", "complex", "richardson"]
 
@@ -1322,67 +1322,3 @@ def hessian(
     if full_output:
         return plan.result(H, nfev + plan.nprobe, h=_h_used(hvec, rel, plan.x), method="central", order=2, n=2)
     return H
-
-
-def check_gradient(
-    f: Callable,
-    grad: Callable | ArrayLike,
-    x: ArrayLike,
-    *,
-    method: Method = "central",
-    rtol: float = 1e-6,
-) -> GradientCheck:
-    """Compare an analytical gradient (e.g. hand-written backprop) with a finite-difference one.
-
-    Parameters
-    ----------
-    f : callable
-        The scalar function, as for :func:`gradient`.
-    grad : callable or array_like
-        The analytical gradient: a function of x (called with a copy of x) or its value at x,
-        in x's shape (or flat, with x.size entries).
-    x : array_like
-        Where to compare; never modified.
-    method : str, optional
-        Finite-difference method for the reference ('central' by default; 'complex' is the
-        most accurate when f accepts complex input).
-    rtol : float, optional
-        Tolerance on the per-parameter error ``|g - fd| / max(1, |fd|)``.
-
-    Returns
-    -------
-    GradientCheck
-        ``rel_error`` (x's shape), ``max_error``, ``worst_index``, ``ok``, both gradients.
-
-    Examples
-    --------
-    >>> import numpy as np, fdkit
-    >>> x = np.array([1.0, 2.0, 3.0])
-    >>> fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: 2 * v, x).ok
-    True
-    >>> bad = fdkit.check_gradient(lambda v: np.sum(v**2), lambda v: 2 * v * [1, 1, 1.01], x)
-    >>> bad.ok, bad.worst_index
-    (False, (2,))
-    """
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating, np.integer)):
-        raise TypeError(f"rtol must be a positive float, got {type(rtol).__name__} {rtol!r}")
-    if not (rtol > 0 and np.isfinite(rtol)):
-        raise ValueError(f"rtol must be positive and finite, got rtol={rtol!r}")
-    xa = as_real_array(x)
-    xw = np.array(xa, dtype=_x_dtype(xa), order="C")
-    fd = np.asarray(gradient(f, xw, method=method), dtype=np.float64)
-    ga = grad(xw.copy()) if callable(grad) else grad
-    ga = as_real_array(ga, "grad").astype(np.float64)
-    if ga.shape != xw.shape:
-        if ga.size != xw.size:
-            raise ValueError(f"grad has shape {ga.shape}, but x has shape {xw.shape}; the gradient must have x's shape")
-        ga = ga.reshape(xw.shape)
-    rel = np.abs(ga - fd) / np.maximum(1.0, np.abs(fd))
-    if rel.size == 0:
-        worst, max_err = (), 0.0
-    else:
-        flat_i = int(np.nanargmax(rel)) if not np.isnan(rel).all() else 0
-        worst = tuple(int(i) for i in np.unravel_index(flat_i, rel.shape))
-        max_err = float(np.max(rel)) if not np.isnan(rel).any() else float("nan")
-    ok = bool(max_err <= rtol)
-    return GradientCheck(rel, max_err, worst, ok, ga, fd, float(rtol), method)
