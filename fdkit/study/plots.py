@@ -196,3 +196,28 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
 def error_vs_h_teaching(sweep: dict) -> Figure:
     """The teaching picture: forward, central (p=2) and the complex step only."""
     return error_vs_h(sweep, [("forward", 1), ("central", 2), ("complex", 2)], title_suffix=": the V")
+
+
+def descent(training: dict) -> Figure:
+    """The MLP trained twice by gradient descent (:func:`fdkit.study.descent.train_mlp`): loss
+    against step (the two curves lie on top of each other) and against the seconds spent on
+    gradients (the finite differences pay about N + 1 forward passes per step)."""
+    fig = Figure(figsize=(11.0, 4.2), layout="constrained")
+    ax_step, ax_time = fig.subplots(1, 2)
+    styles = {"forward differences": dict(color=COLORS.get("forward", "tab:blue"), lw=3.0, alpha=0.5),
+              "backpropagation": dict(color="black", lw=1.2, ls="--")}
+    for name, run in training["runs"].items():
+        steps = np.arange(run["loss"].size)
+        ax_step.plot(steps, run["loss"], label=name, **styles.get(name, {}))
+        ax_time.plot(np.maximum(run["seconds"], 1e-7), run["loss"], label=name, **styles.get(name, {}))
+    for ax in (ax_step, ax_time):
+        ax.set_yscale("log")
+        ax.set_ylabel("loss (MSE)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small", loc="upper right")
+    ax_step.set_xlabel("gradient-descent step")
+    ax_step.set_title(f"MLP, N = {training['n']}: the same descent (largest gap {training['max_loss_gap']:.1e})")
+    ax_time.set_xscale("log")
+    ax_time.set_xlabel("seconds spent on gradients")
+    ax_time.set_title(f"… at {training['extra_passes_per_step']:.0f} extra forward passes per step")
+    return fig
