@@ -53,19 +53,33 @@ def test_errors_against_analytical_gradient(records):
         assert r["cost_in_f"] == pytest.approx(r["seconds"] / r["t_f"])
 
 
-def test_fit_slopes_recovers_a_power_law():
+def test_extrapolation_model_recovers_overhead_and_cost_per_evaluation():
+    # a method with 1 ms of overhead per call and 2 t_f per evaluation (a peer calling a slower f)
+    # looks sublinear at small N (log-log slope < 1); the model recovers both and extrapolates
     recs = []
-    for n in [100, 1000, 10000]:
+    for n in [10, 100, 1000]:
         t_f = 2e-9 * n
-        for method, cost in [("forward", 3.0 * n), ("analytic", 2.0)]:
-            recs.append(dict(problem="p", n=n, method=method, parallel=False, kind="fdkit", cost_in_f=cost, t_f=t_f))
+        for method, kind, nfev, seconds in [("scipy.approx_fprime", "peer", n + 1, 1e-3 + 2.0 * (n + 1) * t_f),
+                                            ("forward", "fdkit", n + 1, 5e-6 + 1.0 * (n + 1) * t_f),
+                                            ("analytic", "analytic", None, 3.0 * t_f)]:
+            recs.append(dict(problem="p", n=n, method=method, parallel=False, kind=kind, seconds=seconds,
+                             nfev=nfev, cost_in_f=seconds / t_f, t_f=t_f))
     fits = {f["method"]: f for f in harness.fit_slopes(recs)}
-    assert fits["forward"]["slope"] == pytest.approx(1.0, abs=1e-12)
-    assert fits["analytic"]["slope"] == pytest.approx(0.0, abs=1e-12)
-    assert fits["forward"]["fit_sizes"] == [1000, 10000]
-    assert fits["forward"]["extrapolated_cost_in_f"] == pytest.approx(3e6, rel=1e-9)
-    assert fits["forward"]["extrapolated_seconds"] == pytest.approx(3e6 * 2e-3, rel=1e-9)
-    assert "extrapolation" in fits["forward"]["note"]
+    peer, fwd = fits["scipy.approx_fprime"], fits["forward"]
+    assert peer["slope"] < 0.5  # what a line through log cost would have extrapolated from
+    assert peer["model_k"] == pytest.approx(2.0, rel=1e-6) and peer["model_overhead"] == pytest.approx(1e-3, rel=1e-6)
+    n6, tf6 = 10**6, 2e-9 * 10**6
+    assert peer["extrapolated_seconds"] == pytest.approx(1e-3 + 2.0 * (n6 + 1) * tf6, rel=1e-6)
+    assert fwd["extrapolated_seconds"] == pytest.approx(5e-6 + (n6 + 1) * tf6, rel=1e-6)
+    assert fwd["extrapolated_seconds"] < peer["extrapolated_seconds"]  # no peer overtakes at large N
+    assert fits["analytic"]["extrapolated_cost_in_f"] == pytest.approx(3.0, rel=1e-9)
+    assert "not a measurement" in fwd["note"]
+    # noise cannot push a serial method below its counted evaluations
+    for r in recs:
+        if r["method"] == "forward":
+            r["seconds"] *= 0.5
+    fwd = {f["method"]: f for f in harness.fit_slopes(recs)}["forward"]
+    assert fwd["model_k"] >= 1.0 and fwd["extrapolated_seconds"] >= (n6 + 1) * tf6 * (1 - 1e-9)
 
 
 def test_summary_is_json_ready(records):

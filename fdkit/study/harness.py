@@ -345,34 +345,67 @@ def _fit(ns: list[float], ys: list[float]) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def fit_slopes(records: list[dict], *, min_n: int = 1000, extrapolate_n: int = EXTRAPOLATE_N) -> list[dict]:
-    """Slope of log(cost_in_f) against log N per (problem, method, parallel), and the
-    extrapolation to ``extrapolate_n``.
+def _cost_model(rows: list[dict], k_min: float) -> tuple[float, float]:
+    """(overhead seconds, k) of ``seconds = overhead + k * nfev * t_f`` fitted to rows by least
+    squares in relative terms, with k >= k_min and overhead >= 0."""
+    x = np.array([r["nfev"] * r["t_f"] for r in rows], dtype=float)
+    y = np.array([r["seconds"] for r in rows], dtype=float)
+    w = 1.0 / y
+    A = np.stack([w, w * x], axis=1)
+    (o, k), *_ = np.linalg.lstsq(A, w * y, rcond=None)
+    if k < k_min or o < 0:  # the bounds: refit the other parameter with this one on its bound
+        k = max(k, k_min)
+        o = max(0.0, float(np.median(y - k * x)))
+        k = max(k_min, float(np.median((y - o) / x)))
+    return float(o), float(k)
 
-    The fit uses the sizes N >= ``min_n`` when there are at least two of them, else the two
-    largest sizes (at small N a call's fixed overhead of microseconds hides the 1+N growth). ``t_f`` at
-    ``extrapolate_n`` comes from the same kind of fit of ``t_f`` against N.
+
+def fit_slopes(records: list[dict], *, min_n: int = 1000, extrapolate_n: int = EXTRAPOLATE_N) -> list[dict]:
+    """Per (problem, method, parallel): the slope of log(cost_in_f) against log N, and the cost at
+    ``extrapolate_n`` from a model that cannot go below the counted evaluations.
+
+    The model is ``seconds(N) = overhead + k * nfev(N) * t_f(N)``: ``nfev(N)`` the evaluations the
+    method makes (linear in N, from the two largest sizes measured: N + 1, 2N, ...), ``t_f(N)``
+    one evaluation of f (a power law through the two largest sizes), ``overhead`` the per-call
+    cost and ``k`` the cost of one evaluation inside the method in units of t_f, fitted to every
+    size, with k >= 1 serially and k >= 1/cores in parallel (no method evaluates f faster than f
+    runs) and overhead >= 0.  A line fitted to log cost at small N, where a call's microseconds
+    of overhead dominate, would have slopes below 1 and predict that a method gets cheaper per
+    evaluation as N grows; this model does not.  The analytical gradient (no nfev) is a fixed
+    multiple of t_f, from its largest size.  The slope is kept as the measured trend (sizes
+    N >= ``min_n`` when there are at least two, else the two largest).
     """
     out = []
     keys = sorted({(r["problem"], r["method"], r["parallel"]) for r in records if r["kind"] != "f"},
                   key=lambda k: (k[0], METHODS.index(k[1]) if k[1] in METHODS else 99, k[2]))
+    cores = os.cpu_count() or 1
     for problem, method, par in keys:
         rows = sorted((r for r in records if (r["problem"], r["method"], r["parallel"]) == (problem, method, par)),
                       key=lambda r: r["n"])
-        rows = [r for r in rows if r["cost_in_f"] and r["cost_in_f"] > 0]
+        rows = [r for r in rows if r["cost_in_f"] and r["cost_in_f"] > 0 and r.get("t_f")]
         big = [r for r in rows if r["n"] >= min_n]
         use = big if len(big) >= 2 else rows[-2:]
         if len(use) < 2:
             continue
         slope, intercept = _fit([r["n"] for r in use], [r["cost_in_f"] for r in use])
         tf_slope, tf_icpt = _fit([r["n"] for r in use], [r["t_f"] for r in use])
-        cost = math.exp(intercept) * extrapolate_n**slope
         t_f = math.exp(tf_icpt) * extrapolate_n**tf_slope
+        n1, n2 = rows[-2], rows[-1]
+        if all(r.get("nfev") for r in rows):
+            b = (n2["nfev"] - n1["nfev"]) / (n2["n"] - n1["n"])
+            nfev = n2["nfev"] + b * (extrapolate_n - n2["n"])
+            overhead, k = _cost_model(rows, (1.0 / cores) if par else 1.0)
+            seconds = overhead + k * nfev * t_f
+        else:  # the analytical gradient: a fixed multiple of t_f
+            nfev, overhead = None, 0.0
+            k = n2["seconds"] / n2["t_f"]
+            seconds = k * t_f
         out.append(
             dict(problem=problem, method=method, parallel=par, slope=slope, intercept=intercept,
-                 fit_sizes=[r["n"] for r in use], extrapolated_n=extrapolate_n,
-                 extrapolated_cost_in_f=cost, extrapolated_t_f=t_f, extrapolated_seconds=cost * t_f,
-                 note="extrapolation from the fitted line, not a measurement")
+                 fit_sizes=[r["n"] for r in use], extrapolated_n=extrapolate_n, model_k=k,
+                 model_overhead=overhead, extrapolated_nfev=nfev, extrapolated_cost_in_f=seconds / t_f,
+                 extrapolated_t_f=t_f, extrapolated_seconds=seconds, largest_measured_n=n2["n"],
+                 note="extrapolation from the model overhead + k nfev(N) t_f(N), not a measurement")
         )
     return out
 

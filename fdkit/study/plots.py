@@ -119,7 +119,7 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
     """
     from .sweep import label, model_error
 
-    fig = Figure(figsize=(12.0, 6.0), layout="constrained")
+    fig = Figure(figsize=(12.0, 7.0), layout="constrained")
     ax, axc = fig.subplots(1, 2, width_ratios=[3, 1.2])
     table = {(r["method"], r["order"]): r for r in sweep["table"]}
     keys = methods or list(table)
@@ -138,8 +138,11 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
         h = np.array([r["h"] for r in rows])
         e = np.array([r["rel_error"] for r in rows], dtype=float)
         main = h >= sweep["hmin"]
+        # forward and backward coincide for a smooth f: markers at staggered points tell them apart
+        mark = {"forward": dict(marker="o", markevery=(0, 10), ms=3.5),
+                "backward": dict(marker="s", markevery=(5, 10), ms=3.5, mfc="none")}.get(method, {})
         ax.plot(h[main], np.where(e[main] == 0, np.nan, e[main]), ls=ls, color=color, lw=1.6,
-                label=label(method, order))
+                label=label(method, order), **mark)
         zero = main & (e == 0)
         ax.plot(h[zero], np.full(zero.sum(), FLOOR), ".", color=color, ms=4)
         if method == "complex":
@@ -174,6 +177,10 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
         a.grid(True, which="major", alpha=0.3)
     ax.text(sweep["hmin"], sweep["eps"] * 1.5, "machine epsilon", fontsize=8, color="0.4")
     ax.set_xlim(sweep["hmin"] / 2, sweep["hmax"] * 2)
+    from matplotlib.ticker import LogLocator
+
+    axc.set_xlim(hmin / 10, sweep["hmax"] * 10)  # the steps drawn, not matplotlib's padding to 1e15
+    axc.xaxis.set_major_locator(LogLocator(numticks=5))
     axc.set_xlabel("step size h (the complex step, continued)")
     axc.set_title(f"complex step down to h = {hmin:.0e}", fontsize="medium")
     axc.legend(fontsize="x-small", loc="upper left")
@@ -187,7 +194,7 @@ def error_vs_h(sweep: dict, methods: list[tuple[str, int]] | None = None, *, tit
                 Line2D([], [], marker="x", ls="", color="0.3", mew=2),
                 Line2D([], [], marker="v", ls="", color="0.3", mec="black")]
     labels += ["model: truncation", "model: rounding", "model optimum", "fdkit default h (richardson: step chosen)"]
-    ax.legend(handles, labels, fontsize="x-small", loc="lower left", ncol=2)
+    fig.legend(handles, labels, fontsize="small", loc="outside lower center", ncol=5, frameon=False)  # off the data
     ax.text(0.99, 0.01, "error 0 (exact) drawn at 1e-18", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="0.5")
     return fig

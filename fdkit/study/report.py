@@ -125,11 +125,12 @@ details{margin:.6em 0} summary{cursor:pointer;font-weight:600}
 """
 
 
-def _img(path: Path, alt: str) -> str:
-    import base64
-
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+def _img(path: Path, alt: str, out: Path | None = None) -> str:
+    """A figure beside the page: linked by its path relative to the page (``out``), loaded lazily
+    and opening full size on a click.  Inlining the PNGs as data made the page 3 MB."""
+    path = Path(path)
+    rel = path.relative_to(out).as_posix() if out is not None else path.name
+    return f'<a href="{_esc(rel)}"><img alt="{_esc(alt)}" src="{_esc(rel)}" loading="lazy"></a>'
 
 
 def _esc(text) -> str:
@@ -207,7 +208,7 @@ def _descent_section(descent: dict, out: Path) -> list[str]:
                  f"finite differences spent {tr['time_ratio']:.0f}× the time on gradients, "
                  f"{tr['extra_passes_per_step']:.0f} forward passes per step more (N + 1 = {tr['n'] + 1}; one "
                  f"forward pass took {tr['t_f'] * 1e6:.2f} µs).</p>")
-    parts.append(_img(out / "descent" / "mlp_descent.png", "loss against step and against seconds"))
+    parts.append(_img(out / "descent" / "mlp_descent.png", "loss against step and against seconds", out))
     bug = descent["bug"]
     parts.append(f"<p><b>Checking a backprop.</b> <code>fdkit.check_gradient</code> on the MLP's backprop "
                  f"(N = {bug['n']}), right and with a planted bug (the hidden layer's tanh' factor missing), "
@@ -230,7 +231,8 @@ def _plots():
 
 def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: str = "fdkit report",
                 descent: dict | None = None) -> Path:
-    """Write the self-contained ``index.html`` (figures inlined as PNG data, no external files)."""
+    """Write ``index.html`` with its figures linked beside it (``sweep/``, ``bench/``,
+    ``descent/``): the directory works offline, nothing is fetched, and the page stays light."""
     out = Path(out)
     machine = (bench or {}).get("machine")
     if machine is None:
@@ -268,8 +270,8 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
         stem = f"{_slug(s['function'])}_{s['dtype']}"
         block = []
         if i == 0:
-            block.append(_img(sweep_dir / f"error_vs_h_{stem}_teaching.png", f"error against h, {s['title']}"))
-        block.append(_img(sweep_dir / f"error_vs_h_{stem}.png", f"error against h, all methods, {s['title']}"))
+            block.append(_img(sweep_dir / f"error_vs_h_{stem}_teaching.png", f"error against h, {s['title']}", out))
+        block.append(_img(sweep_dir / f"error_vs_h_{stem}.png", f"error against h, all methods, {s['title']}", out))
         block.append(f"<p>Optimal step per method for {_esc(s['title'])} at x = {s['x']:.6g} "
                      f"(f′(x) = {s['exact']:.15g}; relative errors):</p>")
         block.append(_table(s["table"], _SWEEP_COLS))
@@ -288,7 +290,7 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
                      "▼ sits at the bottom of the float32 V, not on its rounding arm where a float64-sized step "
                      "would land. <code>method='richardson'</code> uses the float32 ε for its rounding floor. "
                      "Steps below half an ulp of x vanish ((x + h) − x = 0) and are not drawn.</div>")
-        parts.append(_img(sweep_dir / f"error_vs_h_{stem}.png", f"error against h in float32, {s['title']}"))
+        parts.append(_img(sweep_dir / f"error_vs_h_{stem}.png", f"error against h in float32, {s['title']}", out))
         parts.append(_table(s["table"], _SWEEP_COLS))
     if bench:
         recs = bench["records"]
@@ -305,14 +307,22 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
             "dominates. That is why nobody trains networks with finite differences, and why they remain the "
             "tool for <i>checking</i> a backprop gradient.</div>")
         bdir = out / "bench"
-        parts.append(_img(bdir / "cost_vs_n.png", "cost of a gradient in forward passes against N"))
-        parts.append(_img(bdir / "time_vs_n.png", "seconds per gradient against N"))
-        parts.append("<p>Slope of log(cost) against log N and the extrapolation to N = 10<sup>6</sup> "
-                     "(<b>an extrapolation from the fitted line, not a measurement</b>):</p>")
+        parts.append(_img(bdir / "cost_vs_n.png", "cost of a gradient in forward passes against N", out))
+        parts.append(_img(bdir / "time_vs_n.png", "seconds per gradient against N", out))
+        parts.append("<p>The measured trend (slope of log cost against log N) and the cost at N = 10<sup>6</sup> "
+                     "from the model <i>seconds = overhead + k · nfev(N) · t<sub>f</sub>(N)</i>: nfev the "
+                     "evaluations the method counts (N + 1, 2N, …), t<sub>f</sub> one evaluation of f, k the cost of "
+                     "one evaluation inside the method (k ≥ 1 serially, ≥ 1/cores in parallel: no method evaluates "
+                     "f faster than f runs) and the per-call overhead, both fitted to every size. A line through "
+                     "log cost, steered at small N by microseconds of overhead, would let a method get cheaper per "
+                     "evaluation as N grows. <b>An extrapolation, not a measurement</b>; the largest N measured "
+                     "is in the last column:</p>")
         parts.append(_table(bench["fits"], [
             ("problem", "problem", "l"), ("method", "method", "l"), ("parallel", "parallel", "l"),
-            ("slope", "slope", ".2f"), ("extrapolated_cost_in_f", "cost at N=10^6 [forward passes]", ".3g"),
-            ("extrapolated_seconds", "seconds at N=10^6 (extrapolated)", ".3g")]))
+            ("slope", "slope", ".2f"), ("model_k", "k [t_f per evaluation]", ".3g"),
+            ("model_overhead", "overhead [s]", ".2e"), ("extrapolated_cost_in_f", "cost at N=10^6 [forward passes]", ".3g"),
+            ("extrapolated_seconds", "seconds at N=10^6 (extrapolated)", ".3g"),
+            ("largest_measured_n", "largest N measured", "d")]))
         parts.append("<p>Every measurement (median of the samples; nfev counted):</p>")
         parts.append("<details><summary>cost per method per N</summary>" + _table(
             [r for r in recs if r["kind"] != "f"], [
