@@ -188,7 +188,9 @@ class Workers:
         bounds = [(lo, min(lo + k, n)) for lo in range(0, n, k)]
         rows = [tuple(a[lo:hi] for a in (p.I, p.A, p.J, p.B)) for lo, hi in bounds]
         if self.client is not None:
-            xf = self.client.scatter(x, broadcast=True)
+            # a fresh key per call (hash=False): scattering equal data twice reuses the key, and the
+            # release of the first call's copy can race the second call's tasks ("lost dependencies")
+            xf = self.client.scatter(x, broadcast=True, hash=False)
             futures = self.client.map(run_chunk, [f] * len(rows), [xf] * len(rows), rows, [dtype] * len(rows),
                                       [batched] * len(rows), pure=False)
             results = self._collect(futures, len(rows))
