@@ -46,6 +46,15 @@ def _sizes(text: str) -> list[int]:
     return out
 
 
+def _largest(text: str) -> tuple[str, int]:
+    from fdkit.study.problems import PROBLEMS
+
+    name, _, n = text.partition(":")
+    if name not in PROBLEMS or not n.isdigit() or int(n) < 2:
+        raise argparse.ArgumentTypeError(f"expected PROBLEM:N with PROBLEM one of {', '.join(PROBLEMS)}, got {text!r}")
+    return name, int(n)
+
+
 def _positive_int(text: str) -> int:
     try:
         k = int(text)
@@ -276,6 +285,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from fdkit.study import report
 
     paths = report.run_report(Path(args.out), quick=args.quick, problems=args.problems, sizes=args.sizes,
+                              largest=args.largest,
                               progress=Progress())
     print(f"wrote {len(paths)} files; open {paths['index']}")
     return 0
@@ -393,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="harness problems (default mlp,rosenbrock)")
     rep.add_argument("--sizes", type=_sizes, default=None,
                      help=f"harness sizes N (default {','.join(map(str, QUICK_SIZES))}, the quick sizes)")
+    rep.add_argument("--largest", type=_largest, default=None, metavar="PROBLEM:N",
+                     help="also measure PROBLEM at one large N with the forward gradient (serial and parallel) and "
+                          "scipy's approx_fprime, one sample each, so that the largest point of the cost table is "
+                          "measured rather than extrapolated (the reference report: mlp:100000)")
     rep.set_defaults(func=_cmd_report)
     return parser
 

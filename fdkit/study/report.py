@@ -352,9 +352,12 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
     return write_text(out / "index.html", "".join(parts))
 
 
-def run_report(out: Path, *, quick: bool = False, problems=None, sizes=None, progress=None) -> dict[str, Path]:
+def run_report(out: Path, *, quick: bool = False, problems=None, sizes=None, progress=None,
+               largest: tuple[str, int] | None = None) -> dict[str, Path]:
     """Run the sweeps (every built-in function in float64, the complex-step test function in
-    float32 too) and the harness, and write everything plus ``index.html`` into ``out``."""
+    float32 too), the harness and the descent study, and write everything plus ``index.html``
+    into ``out``.  ``largest = (problem, N)`` also measures that problem at one large N with the
+    forward gradient and scipy's approx_fprime (one sample each)."""
     from . import harness
     from .sweep import builtin_functions, run_sweep
 
@@ -370,6 +373,10 @@ def run_report(out: Path, *, quick: bool = False, problems=None, sizes=None, pro
         budget=1.0 if quick else 3.0,
         progress=progress,
     )
+    if largest is not None:
+        name, n = largest
+        records += harness.run_harness([name], [n], ("analytic", "forward", "scipy.approx_fprime"), repeat=1,
+                                       min_time=0.0, budget=0.0, progress=progress)
     summary = harness.summary(records)
     paths.update({f"bench_{k}": v for k, v in write_bench(summary, out / "bench").items()})
     from . import descent as gd
