@@ -1,8 +1,10 @@
 """fdkit: vectorised, numba-jitted finite-difference and complex-step derivatives.
 
 Public functions: :func:`derivative`, :func:`gradient`, :func:`jacobian`, :func:`hessian`,
-:func:`check_gradient` and :func:`optimal_step`.  A numba ``@njit`` function is compiled
-into fdkit's kernels; a plain Python callable works too, slower.
+:func:`check_gradient`, :func:`check_jacobian`, :func:`taylor_test`, :func:`optimal_step`,
+:class:`Objective` (for scipy's optimisers) and :func:`close_pools` (``workers=`` pools).  A
+numba ``@njit`` function is compiled into fdkit's kernels; a plain Python callable works too,
+slower, and a batched one (``vectorized=True``) gets stacks of points.
 """
 
 from ._result import DerivativeResult
