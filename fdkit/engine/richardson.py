@@ -333,6 +333,16 @@ def diff_entry(f, ctx, i, j, ai, aj):
 
 
 @jit
+def _into(f, work, fa, dest, k):
+    """f(work) copied into row k of dest (a copy before x is restored: f may return its input)."""
+    v = np.ravel(f(work, *fa))
+    if v.size != dest.shape[1]:
+        raise ValueError("jacobian: f returned arrays of different sizes at different points")
+    for q in range(v.size):
+        dest[k, q] = v[q]
+
+
+@jit
 def diff_component(f, ctx, i, j, ai, aj):
     """Jacobian: ctx = (work, r, steps, fplus, fminus, ncached, f(x), s); the central (s = 0) or
     one-sided (s = +-1) difference of component r of f: R^N -> R^M in x_i.  f(x +- h e_i) is evaluated once per step and kept in
@@ -357,21 +367,12 @@ def diff_component(f, ctx, i, j, ai, aj):
             k -= 1
         else:
             ncached[0] += 1
-        m = fplus.shape[1]
         flat[i] = xi + hh
-        fp = np.ravel(f(work, *fa))
-        if fp.size != m:
-            raise ValueError("jacobian: f returned arrays of different sizes at different points")
-        for q in range(m):
-            fplus[k, q] = fp[q]
+        _into(f, work, fa, fplus, k)
         c = 1
         if s == 0:
             flat[i] = xi - hh
-            fm = np.ravel(f(work, *fa))
-            if fm.size != m:
-                raise ValueError("jacobian: f returned arrays of different sizes at different points")
-            for q in range(m):
-                fminus[k, q] = fm[q]
+            _into(f, work, fa, fminus, k)
             c = 2
         flat[i] = xi
         steps[k] = hh
