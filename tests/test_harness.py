@@ -137,3 +137,11 @@ def test_timing_loops_leave_x_unchanged():
     assert harness.repeat_grad(quadratic_grad, x, 2) == pytest.approx(2 * quadratic_grad(x0)[0])
     np.testing.assert_array_equal(x, x0)
     assert math.isfinite(harness.repeat_f(quadratic, x, 1))
+
+
+def test_one_sample_cells_reuse_the_counted_call():
+    calls = []
+    run = lambda k: calls.append(k)  # noqa: E731
+    assert harness._time(run, 1, 0.0, 0.0, once=0.5) == (0.5, 0.5, 1) and calls == []  # --largest: one gradient
+    med, mn, reps = harness._time(run, 3, 0.0, 10.0, once=0.5)
+    assert reps == 3 and calls  # more samples asked: timed again
