@@ -187,3 +187,19 @@ def test_parallel_cut_off_runs_small_work_serially(monkeypatch):
     for _ in range(3):
         fdkit.gradient(slow, x, parallel=True)
     assert [v for k, v in runner._PARALLEL[slow].items() if k[3] == x.size] == [False]
+
+
+def test_parallel_cut_off_does_not_time_large_work_serially(monkeypatch):
+    from fdkit.engine import runner
+
+    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 50e-6)
+    monkeypatch.setattr(runner, "PARALLEL_ALWAYS", 16)
+
+    @numba.njit
+    def f(v):
+        return np.sum(v**3)
+
+    x = np.linspace(-1.0, 1.0, 40)  # more items than PARALLEL_ALWAYS: straight to the threads
+    for _ in range(3):
+        np.testing.assert_allclose(fdkit.gradient(f, x, parallel=True), 3 * x**2, rtol=1e-8, atol=1e-10)
+    assert f not in runner._PARALLEL  # no decision was timed

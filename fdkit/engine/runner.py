@@ -185,6 +185,10 @@ def _entry(driver, prep, body, f, nargs: int, parallel: bool):
 #: and 30 ran 1.2x slower in parallel, N = 100 broke even at ~27 us serially, N = 300 took 0.62x);
 #: 0 turns the cut-off off (the tests do, to run the parallel kernels at every size)
 PARALLEL_MIN_SECONDS = 50e-6
+#: from this many items on, parallel=True runs in parallel without a timed serial run first (the
+#: decision's serial run would cost a large gradient twice its parallel time: measured, the mlp at
+#: N = 10^5 spent 9 minutes on it)
+PARALLEL_ALWAYS = 4096
 _PARALLEL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -210,7 +214,7 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False) -> int:
     its entry point (serial or prange driver; ``parallel=True`` runs serially where the serial
     run is too short for threads to pay, see ``PARALLEL_MIN_SECONDS``), a plain (already wrapped)
     f through the Python twins, serially.  Returns nfev."""
-    if is_jitted(f) and parallel and PARALLEL_MIN_SECONDS > 0:
+    if is_jitted(f) and parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS:
         serial, cnt = _serial_is_enough(f, prep, body, args, n)
         if cnt is not None:
             return cnt
