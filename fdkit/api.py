@@ -46,6 +46,9 @@ _NUMBA_COMPLEX = {np.dtype(np.float64): types.complex128, np.dtype(np.float32): 
 
 _STENCILS: dict = {}
 _ADAPTIVE = object()
+_UNKNOWN = np.zeros(0)  # f(x) not given (the kernels' f0known of size 0); never written
+_UNKNOWN.flags.writeable = False
+_GROUPS: dict = {}  # (stencil, working dtype) -> the default steps' one group
 
 
 def _stencil(method, order, n, what: str) -> Stencil | None:
@@ -139,17 +142,20 @@ def _check_args(args, kwargs) -> tuple[tuple, dict]:
     return args, kwargs
 
 
-def _plan(f, x, what: str, *, progress: bool | None = False, **kw) -> _Plan:
+def _plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
+          args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False, f0=None,
+          progress: bool | None = False) -> _Plan:
     """Check x, learn f's precision and wrap a plain f (see the module docstring); ``progress``
     for the chunked paths (a batched f, workers, richardson's rows)."""
-    plan = _make_plan(f, x, what, progress=progress, **kw)
-    plan.progress = progress
+    plan = _make_plan(f, x, what, complex_step, parallel, copy, args, kwargs, vectorized, workers, adaptive, f0,
+                      progress)
+    if progress is not False:
+        plan.progress = progress
     return plan
 
 
-def _make_plan(f, x, what: str, *, complex_step: bool = False, parallel: bool = False, copy: bool = True,
-               args=(), kwargs=None, vectorized: bool = False, workers=None, adaptive: bool = False, f0=None,
-               progress: bool | None = False) -> _Plan:
+def _make_plan(f, x, what, complex_step, parallel, copy, args, kwargs, vectorized, workers, adaptive, f0,
+               progress) -> _Plan:
     args, kwargs = _check_args(args, kwargs)
     given = f0 is not None
     xa = as_real_array(x)
@@ -380,6 +386,9 @@ def _check_batch_bytes(v) -> int | None:
 def _rich_controls(st, atol, rtol, maxiter, step_factor, step_direction, bounds) -> tuple | None:
     """The adaptive method's controls ``(atol, rtol, rows, ratio)`` for 'richardson' (None for a
     fixed stencil, which refuses them: one stencil at one step has nothing to control)."""
+    if (st is not None and atol is None and rtol is None and maxiter is None and step_factor is None
+            and type(step_direction) is int and step_direction == 0):  # the per-call fast path
+        return None
     given = [k for k, v in (("atol", atol), ("rtol", rtol), ("maxiter", maxiter), ("step_factor", step_factor))
              if v is not None]
     if not (isinstance(step_direction, (int, float)) and step_direction == 0):
@@ -443,6 +452,12 @@ def _fixed_groups(plan: _Plan, st: Stencil, h, bounds, n: int) -> list[_Group]:
     a central stencil that does not fit becomes the forward stencil of the same accuracy (at most
     4) with steps up or down, a one-sided one flips side, and where neither fits the step shrinks
     (:func:`fdkit.steps.fit_to_bounds`, scipy's rule).  The complex step never leaves x."""
+    if h is None and bounds is None:  # the common call: one group, cached per stencil and precision
+        g = _GROUPS.get((st, plan.wd))
+        if g is None:
+            hvec, rel = _steps(h, st, plan, n)
+            g = _GROUPS[(st, plan.wd)] = [_Group(st, hvec, rel)]
+        return g
     hvec, rel = _steps(h, st, plan, n)
     b = check_bounds(bounds, plan.x)
     if b is None or st.method == "complex":
@@ -1028,7 +1043,7 @@ def gradient(
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value
     groups = _fixed_groups(plan, st, h, bounds, 1)
 
-    known = np.array([plan.f0]) if plan.jitted and plan.f0 is not None else np.zeros(0)
+    known = np.array([plan.f0]) if plan.jitted and plan.f0 is not None else _UNKNOWN
 
     def at(scale):
         out = np.empty(size)

@@ -214,7 +214,7 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False) -> int:
     its entry point (serial or prange driver; ``parallel=True`` runs serially where the serial
     run is too short for threads to pay, see ``PARALLEL_MIN_SECONDS``), a plain (already wrapped)
     f through the Python twins, serially.  Returns nfev."""
-    if is_jitted(f) and parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS:
+    if parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS and is_jitted(f):
         serial, cnt = _serial_is_enough(f, prep, body, args, n)
         if cnt is not None:
             return cnt
