@@ -822,7 +822,6 @@ def _rows_derivative(plan: _Plan, xflat: np.ndarray, n: int, common: tuple, outs
     or one-sided (points x, x + s h, x + 2 s h) where step_direction is +-1."""
     hvec, userh, eps, retry, ctl, dirs = common
     call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False, True)
-    dt = plan.x.dtype
     x64 = xflat.astype(np.float64)
     s = np.broadcast_to(dirs, xflat.shape).astype(np.int64)
     f0 = np.zeros(xflat.size)

@@ -32,7 +32,7 @@ import numpy as np
 from .._progress import bar
 from .batch import Perturbations, stack
 
-__all__ = ["close_pools", "Workers", "as_workers"]
+__all__ = ["close_pools", "Workers", "run_chunk"]
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _LOCK = threading.Lock()
