@@ -109,6 +109,7 @@ class _Plan:
     batch_bytes: int | None = None  # the bound on one chunk of stacked points
     workers: Workers | None = None  # where f runs (workers=); None: here
     progress: bool | None = False  # a progress bar over chunks (batched f, workers)
+    fsig: tuple | None = None  # a jitted f: (key, argument types) of the overload the kernels call
 
     @property
     def eps(self) -> float:
@@ -195,7 +196,8 @@ def _make_plan(f, x, what, complex_step, parallel, copy, args, kwargs, vectorize
             argtype = _ARG_TYPES[akey] = scalar if what == "derivative" else _array_type(scalar, xk.ndim)
         extra = tuple(numba.typeof(a) for a in args) if args else ()
         rd = jitted_result(f, argtype, expect, what, complex_step, key=(xd.char, xk.ndim, extra), extra=extra)
-        plan = _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel, fa=args)
+        plan = _Plan(what, xk, working_dtype(xd, rd), f, True, parallel=parallel, fa=args,
+                     fsig=((akey, extra), (argtype, *extra)))
         if given:  # f(x) known to the caller: the stencils that use the base point reuse it
             plan.f0 = np.asarray(f0, dtype=np.float64).ravel() if what == "jacobian" else float(f0)
         return plan
@@ -770,7 +772,7 @@ def derivative(
             nfev = _rows_derivative(plan, xflat, int(n), common, outs) + plan.nprobe
         else:
             args = (xflat, *common[:2], int(n), *common[2:], *outs, plan.fa)
-            nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel) + plan.nprobe
+            nfev = run(plan.f, K.no_prep, R.deriv_body, args, xflat.size, parallel=parallel, sig=plan.fsig) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "derivative")
         return _rich_result(plan, value, outs, nfev, int(n)) if full_output else value
@@ -786,7 +788,7 @@ def derivative(
                 xs, hv, o = xflat[g.mask], hv[g.mask], np.empty(int(g.mask.sum()), dtype=plan.x.dtype)
             if plan.jitted:
                 args = (xs, hv, g.rel, g.st.offsets_t, g.st.weights_t, g.st.n, o, plan.fa)
-                cnt += run(plan.f, K.no_prep, K.deriv_body, args, xs.size, parallel=parallel)
+                cnt += run(plan.f, K.no_prep, K.deriv_body, args, xs.size, parallel=parallel, sig=plan.fsig)
             else:
                 call, counter = elementwise_caller(plan.f, plan.raw, "derivative", cs, plan.vectorized)
                 if plan.workers is not None:
@@ -901,7 +903,7 @@ def _values_at_x(plan: _Plan, f, xflat: np.ndarray, cs: bool) -> tuple[np.ndarra
     out = np.empty(xflat.size)
     if plan.jitted:
         args = (xflat, np.ones(1), False, (0.0,), (1.0,), 0, out, plan.fa)
-        return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size)
+        return out, run(plan.f, K.no_prep, K.deriv_body, args, xflat.size, sig=plan.fsig)
     call, counter = elementwise_caller(plan.f, plan.raw, "derivative", False, plan.vectorized)
     out[...] = np.asarray(call(xflat.copy()), dtype=np.float64)
     plan.ncalls += counter[1]
@@ -1036,7 +1038,7 @@ def gradient(
         else:
             args = (plan.x, *common, *outs, plan.fa)
             prep = R.grad_prep if plan.jitted else (lambda g, a: (plan.f0, 0))  # f(x) from the probe
-            nfev = run(plan.f, prep, R.grad_body, args, size, parallel=parallel) + plan.nprobe
+            nfev = run(plan.f, prep, R.grad_body, args, size, parallel=parallel, sig=plan.fsig) + plan.nprobe
         value = _shaped(outs[0], plan)
         _warn_nonfinite(value, "gradient")
         return _rich_result(plan, value, outs, nfev, 1) if full_output else value
@@ -1056,7 +1058,7 @@ def gradient(
                 prep = K.grad_prep if g.st.uses_base_point else K.no_prep
             hv = g.h if scale == 1.0 else g.h * scale
             args = (plan.x, hv, g.rel, g.st.offsets, g.st.weights, out, known, plan.fa)
-            cnt += run(plan.f, prep, K.grad_body, args, size, parallel=parallel)
+            cnt += run(plan.f, prep, K.grad_body, args, size, parallel=parallel, sig=plan.fsig)
         return out, cnt
 
     out, nfev = at(1.0)
@@ -1182,7 +1184,7 @@ def jacobian(
     if st is None:
         common, outs = _rich(h, plan, shape, ctl, check_direction(step_direction, plan.x.shape))
         args = (plan.x, f0, *common, *outs, plan.fa)
-        nfev = run(plan.f, K.no_prep, R.jac_body, args, size, parallel=parallel) + nprobe
+        nfev = run(plan.f, K.no_prep, R.jac_body, args, size, parallel=parallel, sig=plan.fsig) + nprobe
         jac = outs[0].astype(plan.x.dtype, copy=False)
         _warn_nonfinite(jac, "jacobian")
         return _rich_result(plan, jac, outs, nfev, 1, shape) if full_output else jac
@@ -1196,7 +1198,7 @@ def jacobian(
         for g in groups:
             hv = g.h if scale == 1.0 else g.h * scale
             cnt += run(plan.f, K.no_prep, K.jac_body, (plan.x, hv, g.rel, g.st.offsets, g.st.weights, f0, jac, plan.fa),
-                       size, parallel=parallel)
+                       size, parallel=parallel, sig=plan.fsig)
         return jac, cnt
 
     jac, nfev = at(1.0)
@@ -1299,7 +1301,7 @@ def hessian(
         common, outs = _rich(h, plan, (size, size), ctl)
         args = (plan.x, *common, *outs, plan.fa)
         prep = R.hess_prep if plan.jitted else (lambda g, a: (plan.f0, 0))
-        nfev = run(plan.f, prep, R.hess_body, args, items, parallel=parallel) + plan.nprobe
+        nfev = run(plan.f, prep, R.hess_body, args, items, parallel=parallel, sig=plan.fsig) + plan.nprobe
         H = outs[0].astype(plan.x.dtype, copy=False)
         _warn_nonfinite(H, "hessian")
         return _rich_result(plan, H, outs, nfev, 2, (size, size)) if full_output else H
@@ -1320,7 +1322,7 @@ def hessian(
         else:
             steps = python_kernel(K.hess_steps)(plan.x, hv, rel)
             prep = lambda g, a: ((plan.f0, steps), 0)  # noqa: E731 - f(x) from the probe
-        return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H, plan.fa), items, parallel=parallel)
+        return H, run(plan.f, prep, K.hess_body, (plan.x, hv, rel, H, plan.fa), items, parallel=parallel, sig=plan.fsig)
 
     out, nfev = at(1.0)
     H = out.astype(plan.x.dtype, copy=False)

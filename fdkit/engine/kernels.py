@@ -11,8 +11,9 @@ Layout
   arguments): serial, it calls the body once for all items; parallel (``parallel=True``,
   prange), once per chunk, one chunk per thread.  A loop body exists once; its parallel build
   is the driver's, not a copy.
-* ``f`` is the first argument, a numba dispatcher; numba specialises the driver, prep and body on
-  it and inlines it.  The last element of every body's ``args`` is ``fa``, the tuple of f's extra
+* ``f`` is the first argument: a numba dispatcher (numba specialises the driver, prep and body on
+  it and inlines it), or numba's first-class function value for f's compiled code (the shared,
+  disk-cached kernels of :mod:`fdkit.engine.entries`, one per signature of f).  The last element of every body's ``args`` is ``fa``, the tuple of f's extra
   arguments (the API's ``args=``): f is called as ``f(x, *fa)``.  The public API calls them through a small jitted entry point kept per
   (driver, prep, body, f) (see :mod:`fdkit.engine.runner`), so no dispatcher is boxed per call.
 

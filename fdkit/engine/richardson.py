@@ -161,7 +161,10 @@ def _better(a, b):
 CONVERGED, ROUNDING, MAXITER, NONFINITE = 0, -1, -2, -3
 
 
-@jit
+# inlined in numba IR: a difference helper passed as an argument of a call that LLVM does not
+# inline stays a pointer to the Python dispatcher object in the machine code, which keeps
+# numba from caching the shared entries of fdkit.engine.entries (a "dynamic global")
+@jit(inline="always")
 def rich_sequence(diff, f, ctx, i, j, xi, xj, h, userh, eps, retry, ctl, even, T, t):
     """The value of one element by Richardson extrapolation: sequence 1 from the policy's (or the
     user's) first step, and sequence 2 from 0.1 max(|x_i|, |x_j|) when the first one's relative

@@ -1,10 +1,17 @@
-"""How the user's f is run: jitted (compiled into the kernels) or plain (the kernels' Python twins).
+"""How the user's f is run: jitted (called through a pointer, or compiled into the kernels) or
+plain (the kernels' Python twins).
 
-* A numba dispatcher is compiled *into* the kernels as a private copy (numba does not inline a
-  function that was already compiled for Python callers), through a small jitted entry point
-  kept per (driver, prep, body, f): calling it from Python costs ~0.4 us, against ~6-15 us for
-  passing dispatchers as arguments.  f's result type (and so the working precision) is read from
-  the signature numba compiles for the user's f (no evaluation of f is spent on it).
+* A numba dispatcher runs first through the shared kernels of :mod:`fdkit.engine.entries`: one
+  compiled kernel per (prep, body) and signature of f, kept in numba's disk cache, calls f
+  through the address of f's compiled code.  A new f costs its own compilation only (0.07-0.4 s
+  measured, nothing if the user called f already) instead of 0.8-2.7 s for a kernel specialised
+  on it.  After ``INLINE_AFTER`` seconds of run time with one kernel, f is compiled *into* a
+  kernel specialised on it (inlined: a very cheap f runs up to 4x faster, measured), as a
+  private copy (numba does not inline a function that was already compiled for Python callers)
+  behind a small jitted entry point kept per (driver, prep, body, f): calling it from Python
+  costs ~0.4 us, against ~6-15 us for passing dispatchers as arguments.  f's result type (and so
+  the working precision) is read from the signature numba compiles for the user's f (no
+  evaluation of f is spent on it).
 * A plain Python callable runs the *same* kernel code: :func:`python_kernel` gives the Python
   twin of a jitted function, in which every jitted function of :mod:`fdkit.engine` is replaced by
   its Python code, so each loop exists once.  Every value a plain f returns is checked (a number,
@@ -28,6 +35,7 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
+from . import entries as E
 from . import kernels as K
 
 __all__ = [
@@ -192,7 +200,7 @@ PARALLEL_ALWAYS = 4096
 _PARALLEL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _serial_is_enough(f, prep, body, args: tuple, n: int):
+def _serial_is_enough(f, prep, body, args: tuple, n: int, sig=None):
     """Whether ``parallel=True`` should run serially for this f, kernel and size: decided once
     per (f, prep, body, n) from one timed serial run with the serial kernel already compiled
     (the cut-off ``PARALLEL_MIN_SECONDS``).  Returns (decision or None, nfev of a run made here or
@@ -201,25 +209,115 @@ def _serial_is_enough(f, prep, body, args: tuple, n: int):
     d = _PARALLEL.get(f, {}).get(key)
     if d is not None:
         return d, None
-    if _ENTRIES.get(f, {}).get((prep, body, len(args), False)) is None:  # not compiled yet: run, decide later
-        return None, run(f, prep, body, args, n, parallel=False)
+    p = _POINTERS.get(f, {}).get((prep, body, sig[0], False)) if sig is not None else None
+    if _ENTRIES.get(f, {}).get((prep, body, len(args), False)) is None and (p is None or not p.calls):
+        return None, run(f, prep, body, args, n, parallel=False, sig=sig)  # not compiled yet: decide later
     t0 = time.perf_counter()
-    cnt = run(f, prep, body, args, n, parallel=False)
+    cnt = run(f, prep, body, args, n, parallel=False, sig=sig)
     _cache(_PARALLEL, f)[key] = time.perf_counter() - t0 < PARALLEL_MIN_SECONDS
     return None, cnt
 
 
-def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False) -> int:
+#: seconds a jitted f may run in the shared kernels of :mod:`fdkit.engine.entries` (f called
+#: through a pointer) for one (prep, body) before fdkit compiles the kernel specialised on f (f
+#: inlined; faster for a very cheap f, but 0.5-2 s of compilation per f): the classic tiering of
+#: a JIT, paid only where the run time it may save is already larger than it.  None: never
+#: specialise; 0: specialise at once (the behaviour before the shared kernels)
+INLINE_AFTER = 1.0
+_POINTERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class _Pointer:
+    """f's compiled code for one signature, run by a shared cached entry ``e(*head, n, args,
+    nthreads)``: ``calls`` holds the entry's compiled overloads by :func:`_shape` of args (a call
+    with the overload itself skips numba's type dispatch: ~3 us against ~11 us), ``spent`` the
+    seconds run."""
+
+    __slots__ = ("entry", "head", "calls", "spent", "parallel")
+
+    def __init__(self, entry, head, parallel):
+        self.entry, self.head, self.calls, self.spent, self.parallel = entry, head, {}, 0.0, parallel
+
+
+def _shape(args: tuple) -> tuple:
+    """What tells the entry's overloads for one f signature apart: the lengths of the tuples in
+    args (stencils, controls) and whether x is writeable; the arrays' dtypes and ranks follow
+    from the signature (the API makes them)."""
+    return (args[0].flags.writeable, *[len(v) if type(v) is tuple else 0 for v in args])
+
+
+def _pointer(f, prep, body, sig, parallel: bool):
+    """The shared entry for f (of signature ``sig = (key, argument types)``), or None where there
+    is none (a pair the API runs no other way, f not compiled for sig, or specialised already)."""
+    cache = _cache(_POINTERS, f)
+    key = (prep, body, sig[0], parallel)
+    p = cache.get(key, False)
+    if p is not False:
+        return p
+    e = E.entry(prep, body, parallel)
+    cres = f.overloads.get(tuple(sig[1]))
+    if e is None or cres is None:
+        cache[key] = None
+        return None
+    lib = cres.library
+    try:
+        ca = lib.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+    except Exception:  # noqa: BLE001 - f compiled without its C wrapper: the jit address serves
+        ca = 0
+    ja = lib.get_pointer_to_function(cres.fndesc.llvm_func_name)
+    if not ja:
+        cache[key] = None
+        return None
+    p = cache[key] = _Pointer(e, (ca or 0, ja, types.FunctionType(cres.signature)), parallel)
+    return p
+
+
+def _run_pointer(f, p, args, n, key) -> int | None:
+    """Run through the shared entry; None (and the entry dropped for f) if numba cannot type the
+    body with f as a pointer, so the caller specialises instead."""
+    nt = numba.get_num_threads() if p.parallel else 1
+    shape = _shape(args)
+    call = p.calls.get(shape)
+    if call is None:  # compiles the entry or loads it from numba's cache: not counted as run time
+        e = p.entry
+        try:
+            cnt = e(*p.head, n, args, nt)
+        except NumbaError:
+            _POINTERS[f][key] = None
+            return None
+        cres = e.overloads.get(tuple(e.typeof_pyval(a) for a in (*p.head, n, args, nt)))
+        if cres is not None:
+            p.calls[shape] = cres.entry_point
+        return int(cnt)
+    t0 = time.perf_counter()
+    cnt = call(*p.head, n, args, nt)
+    p.spent += time.perf_counter() - t0
+    if INLINE_AFTER is not None and p.spent > INLINE_AFTER:
+        _POINTERS[f][key] = None  # from the next call on: the specialised kernel
+    return int(cnt)
+
+
+def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None) -> int:
     """Run ``body`` over n items with ``prep`` (see :mod:`fdkit.engine.kernels`): jitted f through
-    its entry point (serial or prange driver; ``parallel=True`` runs serially where the serial
-    run is too short for threads to pay, see ``PARALLEL_MIN_SECONDS``), a plain (already wrapped)
-    f through the Python twins, serially.  Returns nfev."""
-    if parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS and is_jitted(f):
-        serial, cnt = _serial_is_enough(f, prep, body, args, n)
+    a shared cached entry that calls f by pointer (``sig = (key, argument types)`` of the
+    overload of f the kernels call, see :mod:`fdkit.engine.entries`), or through an entry point
+    specialised on f (no ``sig``, a pair without a shared entry, or ``INLINE_AFTER`` seconds
+    spent); serial or prange driver (``parallel=True`` runs serially where the serial run is too
+    short for threads to pay, see ``PARALLEL_MIN_SECONDS``).  A plain (already wrapped) f runs
+    through the Python twins, serially.  Returns nfev."""
+    jitted = is_jitted(f)
+    if parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS and jitted:
+        serial, cnt = _serial_is_enough(f, prep, body, args, n, sig)
         if cnt is not None:
             return cnt
         parallel = not serial
-    if is_jitted(f):
+    if jitted:
+        if sig is not None and INLINE_AFTER != 0:
+            p = _pointer(f, prep, body, sig, parallel)
+            if p is not None:
+                cnt = _run_pointer(f, p, args, n, (prep, body, sig[0], parallel))
+                if cnt is not None:
+                    return cnt
         e = _ENTRIES.get(f, {}).get((prep, body, len(args), parallel))
         if e is None:
             e = _entry(K.driver(len(args), parallel), prep, body, f, len(args), parallel)

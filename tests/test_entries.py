@@ -1,0 +1,135 @@
+"""The shared kernels of fdkit.engine.entries: a jitted f called through a pointer, one compiled
+kernel for every f of a signature, kept in numba's disk cache across processes, and the tiering
+to the kernel specialised on f."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+from scipy import optimize
+
+import fdkit
+from fdkit.engine import runner as R
+
+
+def _rosen(x):
+    s = 0.0
+    for i in range(x.size - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return s
+
+
+def _fresh():
+    """A new dispatcher of the same f: its own entries in fdkit's per-f caches."""
+    return numba.njit(_rosen)
+
+
+def _pointer_runs(f) -> int:
+    return sum(len(p.calls) for p in R._POINTERS.get(f, {}).values() if p is not None)
+
+
+def _specialised(f) -> int:
+    return len(R._ENTRIES.get(f, {}))  # kernels specialised on f, run (compiled) at least once
+
+
+TOL = {np.float64: 1e-6, np.float32: 2e-2}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["forward", "central", "complex", "richardson"])
+def test_pointer_kernel_is_the_default_and_equals_the_specialised_one(monkeypatch, method, dtype):
+    x = np.linspace(-1.2, 1.4, 9).astype(dtype)
+    exact = optimize.rosen_der(x.astype(np.float64))
+    f = _fresh()
+    g = fdkit.gradient(f, x, method=method)
+    assert _pointer_runs(f) >= 1 and _specialised(f) == 0
+    monkeypatch.setattr(R, "INLINE_AFTER", 0)  # straight to the kernel specialised on f
+    f2 = _fresh()
+    g2 = fdkit.gradient(f2, x, method=method)
+    assert _pointer_runs(f2) == 0 and _specialised(f2) >= 1
+    np.testing.assert_array_equal(g, g2)  # the same code and arithmetic: f inlined or not
+    np.testing.assert_allclose(g, exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())
+
+
+def test_every_quantity_runs_through_the_pointer_kernels():
+    f = numba.njit(lambda x: np.sin(x) * x)  # elementwise
+    x = np.linspace(0.1, 2.0, 7)
+    exact = np.sin(x) + x * np.cos(x)
+    for method in ("central", "richardson"):
+        np.testing.assert_allclose(fdkit.derivative(f, x, method=method), exact, rtol=1e-8)
+    v = numba.njit(lambda x: np.array([x[0] * x[1], np.sin(x[0])]))
+    xj = np.array([0.3, 2.0])
+    for method in ("central", "richardson"):
+        np.testing.assert_allclose(fdkit.jacobian(v, xj, method=method),
+                                   [[2.0, 0.3], [np.cos(0.3), 0.0]], rtol=1e-8, atol=1e-10)
+    h = _fresh()
+    for method in ("central", "richardson"):
+        np.testing.assert_allclose(fdkit.hessian(h, xj, method=method), optimize.rosen_hess(xj), rtol=1e-5)
+    for g in (f, v, h):
+        assert _pointer_runs(g) >= 2 and _specialised(g) == 0
+
+
+def test_tiering_specialises_after_the_time_spent(monkeypatch):
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
+    f = _fresh()
+    x = np.linspace(-1.0, 1.0, 12)
+    first = fdkit.gradient(f, x)  # compiles or loads the shared kernel: not counted
+    assert _pointer_runs(f) == 1 and _specialised(f) == 0
+    second = fdkit.gradient(f, x)  # counted: over the limit, the pointer kernel is retired
+    third = fdkit.gradient(f, x)
+    assert _specialised(f) == 1
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, third)
+
+
+def test_an_exception_in_f_propagates_through_the_pointer():
+    @numba.njit
+    def f(x):
+        if x[0] > 0.5:
+            raise ValueError("x[0] above 0.5")
+        return np.sum(x * x)
+
+    np.testing.assert_allclose(fdkit.gradient(f, np.array([0.1, 0.2])), [0.2, 0.4], rtol=1e-6)
+    with pytest.raises(ValueError, match="above 0.5"):
+        fdkit.gradient(f, np.array([0.5, 0.2]), h=1e-3)
+    assert _specialised(f) == 0
+
+
+def test_extra_arguments_go_through_the_pointer():
+    @numba.njit
+    def f(x, a, b):
+        return a * np.sum(x * x) + b
+
+    x = np.array([0.5, -1.5], dtype=np.float32)
+    np.testing.assert_allclose(fdkit.gradient(f, x, args=(3.0, 1.0)), 6 * x, rtol=1e-3)
+    assert _pointer_runs(f) == 1
+
+
+_SCRIPT = textwrap.dedent("""
+    import json, numba, numpy as np, fdkit
+    from fdkit.engine import entries
+    @numba.njit
+    def f(x):
+        return np.sum(np.cos(x) * x)
+    x = np.linspace(0.0, 1.0, 5)
+    for method in ("forward", "richardson"):
+        g = fdkit.gradient(f, x, method=method)
+        assert np.allclose(g, np.cos(x) - x * np.sin(x), rtol=1e-6)
+    hits = misses = 0
+    for d in entries._module().ENTRIES.values():
+        hits += sum(d.stats.cache_hits.values())
+        misses += sum(d.stats.cache_misses.values())
+    print(json.dumps([hits, misses]))
+""")
+
+
+def test_a_new_process_loads_the_kernels_from_numbas_disk_cache():
+    """The shared kernels are compiled once (per signature and install), not per f and process."""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
+                                      check=True).stdout.strip().splitlines()[-1]) for _ in range(2)]
+    hits, misses = runs[1]
+    assert misses == 0 and hits == 2, runs
