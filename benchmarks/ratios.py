@@ -77,8 +77,11 @@ def main(path):
     for k, b in sorted(api.items()):
         print(f"N=10 gradient via the API, {b['extra_info']['method']}: {b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")
     for k, b in sorted(groups.get("first-call", {}).items()):
-        secs = b["extra_info"].get("first_call_seconds", [])
-        print(f"first call, fresh process, {b['extra_info']['method']}: " + ", ".join(f"{s:.2f}" for s in secs) + " s")
+        e = b["extra_info"]
+        first, second = e.get("first_call_seconds", []), e.get("second_call_seconds", [])
+        print(f"first call, fresh process, {e['method']}: " + ", ".join(f"{s:.3f}" for s in first) + " s; second: "
+              + ", ".join(f"{s * 1e3:.2f}" for s in second) + " ms; numba start-up before it: "
+              + ", ".join(f"{s:.2f}" for s in e.get("numba_startup_seconds", [])) + " s")
 
 
 def strip_samples(path):

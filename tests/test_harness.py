@@ -34,6 +34,9 @@ def test_every_cell_is_recorded_with_counted_nfev(records):
                     assert rows[(method, par)]["nfev"] == nfev(n)
             assert rows[("f", False)]["cost_in_f"] == 1.0
             assert rows[("analytic", False)]["ratio_to_analytical"] == 1.0
+            for method in NFEV:  # the first call's seconds, beside the timed ones
+                assert all(rows[(method, par)]["compile_seconds"] > 0 for par in (False, True))
+            assert rows[("f", False)]["compile_seconds"] is None
 
 
 def test_peers_counted_when_scipy_present(records):

@@ -26,6 +26,9 @@ ratio_to_analytical, max_rel_error, t_f``
 - ``nfev`` is counted: fdkit returns it; the peers' f is wrapped in a counter for one
   untimed call.
 - ``max_rel_error = max|g - g_analytic| / max|g_analytic|``.
+- ``compile_seconds`` (fdkit's cells): the first call of that method in the process, on the
+  warm-up's small instance (N = 8) with f already compiled by the timing loops: what compiling
+  the kernel, or loading it from numba's disk cache, costs before the first answer.
 
 :func:`fit_slopes` fits ``log(cost_in_f)`` against ``log N`` per method (about 1 for finite
 differences, about 0 for the analytical gradient) and extrapolates, as an extrapolation, to
@@ -63,7 +66,7 @@ QUICK_SIZES = (10, 100, 1000)
 EXTRAPOLATE_N = 10**6
 COLUMNS = (
     "problem", "n", "method", "parallel", "kind", "seconds", "seconds_min", "repeats", "nfev",
-    "cost_in_f", "ratio_to_analytical", "max_rel_error", "t_f",
+    "cost_in_f", "ratio_to_analytical", "max_rel_error", "t_f", "compile_seconds",
 )
 
 
@@ -281,7 +284,7 @@ def run_harness(
             progress(done, total, label)
 
     for prob in probs:
-        _warm_up(prob, fd, parallel)
+        first = _warm_up(prob, fd, parallel)
         for n in sizes:
             x = prob.x0(n)
             N = x.size
@@ -313,7 +316,8 @@ def run_harness(
                     records.append(dict(base, method=method, parallel=par, kind="fdkit", seconds=med,
                                         seconds_min=mn, repeats=reps, nfev=r.nfev, cost_in_f=med / t_f,
                                         ratio_to_analytical=med / t_a,
-                                        max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f))
+                                        max_rel_error=float(np.max(np.abs(r.value - exact))) / scale, t_f=t_f,
+                                        compile_seconds=first[(method, par)]))
                     tick(f"{prob.name} N={N} {method}{' parallel' if par else ''}")
 
             if prob.f_batch is not None and "forward" in fd:  # the same loss in numpy, batched
@@ -342,17 +346,22 @@ def run_harness(
                                     ratio_to_analytical=med / t_a,
                                     max_rel_error=float(np.max(np.abs(g - exact))) / scale, t_f=t_f))
                 tick(f"{prob.name} N={N} {method}")
+    for r in records:
+        r.setdefault("compile_seconds", None)
     return records
 
 
-def _warm_up(prob: Problem, fd: list[str], parallel: tuple[bool, ...]) -> None:
-    """Compile f, grad, the timing loops and every kernel on a small instance."""
+def _warm_up(prob: Problem, fd: list[str], parallel: tuple[bool, ...]) -> dict:
+    """Compile f, grad, the timing loops and every kernel on a small instance; returns the
+    seconds of each (method, parallel)'s first gradient (its kernel compiled or loaded)."""
     x = prob.x0(8)
     repeat_f(prob.f, x.copy(), 1)
     repeat_grad(prob.grad, x.copy(), 1)
+    first = {}
     for method in fd:
         for par in parallel:
-            api.gradient(prob.f, x, method=method, parallel=par)
+            first[(method, par)] = _timed(lambda: api.gradient(prob.f, x, method=method, parallel=par))[1]
+    return first
 
 
 def _fit(ns: list[float], ys: list[float]) -> tuple[float, float]:

@@ -328,7 +328,8 @@ def build_index(sweeps: list[dict], bench: dict | None, out: Path, *, command: s
             [r for r in recs if r["kind"] != "f"], [
                 ("problem", "problem", "l"), ("n", "N", "d"), ("method", "method", "l"), ("parallel", "parallel", "l"),
                 ("seconds", "seconds", ".3e"), ("nfev", "nfev", "d"), ("cost_in_f", "cost [f passes]", ".4g"),
-                ("ratio_to_analytical", "× analytical", ".4g"), ("max_rel_error", "max rel error", ".1e")]) + "</details>")
+                ("ratio_to_analytical", "× analytical", ".4g"), ("max_rel_error", "max rel error", ".1e"),
+                ("compile_seconds", "first call [s]", ".3g")]) + "</details>")
         peers = _peer_rows(recs)
         if peers:
             parts.append("<p>fdkit against the scipy peers (<code>scipy.optimize.approx_fprime</code> and "
