@@ -3,7 +3,7 @@
 Public functions: :func:`derivative`, :func:`gradient`, :func:`jacobian`, :func:`hessian`,
 :func:`check_gradient`, :func:`check_jacobian`, :func:`taylor_test`, :func:`optimal_step`,
 :class:`Objective` (for scipy's optimisers) and :func:`close_pools` (``workers=`` pools).  A
-numba ``@njit`` function is compiled into fdkit's kernels; a plain Python callable works too,
+numba ``@njit`` function runs inside fdkit's compiled kernels; a plain Python callable works too,
 slower, and a batched one (``vectorized=True``) gets stacks of points.
 """
 

@@ -656,7 +656,7 @@ def derivative(
     Parameters
     ----------
     f : callable
-        A numba ``@njit`` function of one float (compiled into fdkit's kernel: fastest), or a
+        A numba ``@njit`` function of one float (run inside fdkit's compiled kernel: fastest), or a
         plain Python callable, called with one number at a time (with ``vectorized=True``, or
         for a numpy ufunc, with arrays of points).
     x : float or array_like
@@ -948,7 +948,7 @@ def gradient(
     ----------
     f : callable
         ``f(x) -> float`` where x has the shape of the x given here (a weight matrix W is
-        passed as a matrix).  A numba ``@njit`` function is compiled into fdkit's kernel; a
+        passed as a matrix).  A numba ``@njit`` function runs inside fdkit's compiled kernel; a
         plain Python callable runs the same stencil in a Python loop.
     x : array_like
         Parameters, any shape (a weight matrix W gets a gradient of W's shape).  Never modified.
@@ -1115,7 +1115,7 @@ def jacobian(
     ----------
     f : callable
         ``f(x) -> array`` (any shape; M is its size), x of the shape given here.  A numba
-        ``@njit`` function is compiled into fdkit's kernel; a plain callable is looped.
+        ``@njit`` function runs inside fdkit's compiled kernel; a plain callable is looped.
     x : array_like
         Parameters, any shape; N = x.size (column j belongs to ``x.flat[j]``).
     method : {'central', 'forward', 'backward', 'complex', 'richardson'}, optional
