@@ -107,7 +107,7 @@ class Workers:
         elif _is_dask_client(workers):
             self.client = workers
             self.n = max(1, len(workers.scheduler_info().get("workers", {})))
-            self.per_worker = 2  # a dask task costs milliseconds of scheduling: fewer, larger ones
+            self.per_worker = 1  # a dask task costs milliseconds of scheduling: one per worker
             self.pickled = False  # dask uses cloudpickle: lambdas and closures travel
             self.map = None
             self.label = "a dask cluster"
