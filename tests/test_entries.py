@@ -133,3 +133,56 @@ def test_a_new_process_loads_the_kernels_from_numbas_disk_cache():
                                       check=True).stdout.strip().splitlines()[-1]) for _ in range(2)]
     hits, misses = runs[1]
     assert misses == 0 and hits == 2, runs
+
+
+# ------------------------------------------------------------------ the default call's fast path
+
+from fdkit import api  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["forward", "central", "complex"])
+def test_repeated_default_gradient_takes_the_fast_path_and_agrees(method, dtype):
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 10).astype(dtype)
+    first = fdkit.gradient(f, x, method=method)  # the full path, which records the call
+    assert (method, x.dtype.char, x.shape) in api._FAST[f]
+    again = fdkit.gradient(f, x, method=method)
+    full = fdkit.gradient(f, x, method=method, full_output=True).value  # not a default call: the full path
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(again, full)
+    assert again.dtype == dtype
+    exact = optimize.rosen_der(x.astype(np.float64))
+    np.testing.assert_allclose(again, exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())
+    cube = numba.njit(lambda w: np.sum(w * w * w))
+    W = x.reshape(2, 5)  # a matrix: a gradient of its shape, through the fast path the second time
+    gw = [fdkit.gradient(cube, W, method=method) for _ in range(2)]
+    np.testing.assert_array_equal(gw[0], gw[1])
+    np.testing.assert_allclose(gw[1], 3 * W.astype(np.float64) ** 2, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_fast_path_keeps_the_checks():
+    @numba.njit
+    def writes_its_input(x):
+        s = np.sum(x * x)
+        x[0] = 99.0  # a rude f: must not reach the caller's x
+        return s
+
+    x = np.array([0.5, -1.0, 2.0])
+    before = x.copy()
+    for _ in range(3):  # its derivatives are its own business; the caller's x stays as it was
+        fdkit.gradient(writes_its_input, x, method="forward")
+    np.testing.assert_array_equal(x, before)
+    with pytest.raises(ValueError, match="finite"):
+        fdkit.gradient(writes_its_input, np.array([0.5, np.nan, 2.0]), method="forward")
+
+    @numba.njit
+    def log_sum(x):
+        return np.sum(np.log(x))
+
+    y = np.array([1.0, 2.0, 3.0])
+    fdkit.gradient(log_sum, y)
+    with pytest.warns(RuntimeWarning, match="NaN or inf"):
+        fdkit.gradient(log_sum, np.array([1.0, 0.0, 3.0]))
+    strided = np.linspace(1.0, 2.0, 6)[::2]  # not C-contiguous: the full path
+    np.testing.assert_allclose(fdkit.gradient(log_sum, strided), 1 / strided, rtol=1e-8)
