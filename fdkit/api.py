@@ -1023,11 +1023,11 @@ def gradient(
     ((2, 2), True)
     """
     default = (h is None and order is None and parallel is False and full_output is False and estimate_error is False
-               and not args and kwargs is None and vectorized is False and workers is None and progress is None
+               and type(args) is tuple and len(args) == 0 and kwargs is None and vectorized is False and workers is None and progress is None
                and batch_bytes is None and f0 is None and bounds is None and atol is None and rtol is None
                and maxiter is None and step_factor is None and type(step_direction) is int and step_direction == 0
                and type(x) is np.ndarray)
-    if default:
+    if default and is_jitted(f):
         fast = _FAST.get(f)
         if fast is not None and x.flags.c_contiguous:
             c = fast.get((method, x.dtype.char, x.shape))
