@@ -233,10 +233,11 @@ class _Pointer:
     with the overload itself skips numba's type dispatch: ~3 us against ~11 us), ``spent`` the
     seconds run."""
 
-    __slots__ = ("entry", "head", "calls", "spent", "parallel")
+    __slots__ = ("entry", "head", "calls", "spent", "parallel", "code")
 
-    def __init__(self, entry, head, parallel):
+    def __init__(self, entry, head, parallel, code):
         self.entry, self.head, self.calls, self.spent, self.parallel = entry, head, {}, 0.0, parallel
+        self.code = code  # f's compile result: keeps the machine code at head's addresses alive
 
 
 def _shape(args: tuple) -> tuple:
@@ -268,7 +269,7 @@ def _pointer(f, prep, body, sig, parallel: bool):
     if not ja:
         cache[key] = None
         return None
-    p = cache[key] = _Pointer(e, (ca or 0, ja, types.FunctionType(cres.signature)), parallel)
+    p = cache[key] = _Pointer(e, (ca or 0, ja, types.FunctionType(cres.signature)), parallel, cres)
     return p
 
 
