@@ -21,6 +21,7 @@ import numpy as np
 
 from .._progress import bar
 from ..stencils import Stencil
+from .kernels import jit_outer_cached
 
 __all__ = ["Perturbations", "taken_steps", "stencil_points", "hessian_points", "stack", "batched_caller",
            "chunk_rows", "DEFAULT_BATCH_BYTES", "stencil_sums", "hessian_sums", "evaluate"]
@@ -94,14 +95,34 @@ def stack(x: np.ndarray, p: Perturbations, dtype) -> np.ndarray:
     complex type); each perturbed element is ``x_i + a`` rounded once, as the kernels do."""
     k = len(p)
     flat = np.empty((k, x.size), dtype=dtype)
+    xf = x.reshape(-1)
+    if flat.dtype.kind == "f" and xf.dtype == flat.dtype and np.result_type(p.A).kind == "f":
+        _fill(flat, xf, p.I, p.A, p.J, p.B)  # one pass, compiled (float32/float64)
+        return flat.reshape((k,) + x.shape)
     flat[...] = x.reshape(1, -1)
     r = np.arange(k)
-    xf = x.reshape(-1)
     flat[r, p.I] = xf[p.I].astype(np.result_type(np.float64, dtype)) + p.A
     m = p.J >= 0
     if m.any():
         flat[r[m], p.J[m]] = xf[p.J[m]].astype(np.float64) + p.B[m]
     return flat.reshape((k,) + x.shape)
+
+
+@jit_outer_cached
+def _fill(flat, xf, I, A, J, B):  # noqa: E741
+    """Row r of flat: xf with element I[r] at xf[I[r]] + A[r] (and J[r] at xf[J[r]] + B[r] where
+    J[r] >= 0), each sum in float64 and rounded once to flat's dtype (the kernels' ``like``).
+    One pass over the stack: numpy's broadcast copy and fancy indexing took 1-1.5 ms for the
+    1001 x 1000 points of a forward gradient, in 63 chunks."""
+    n = xf.size
+    for r in range(flat.shape[0]):
+        for c in range(n):
+            flat[r, c] = xf[c]
+        i = I[r]
+        flat[r, i] = np.float64(xf[i]) + A[r]
+        j = J[r]
+        if j >= 0:
+            flat[r, j] = np.float64(xf[j]) + B[r]
 
 
 def chunk_rows(n_points: int, point_bytes: int, batch_bytes: int | None) -> int:
