@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fdkit
+from fdkit.engine import richardson
 from fdkit.study.problems import get_problem, mlp_loss_batch, mlp_loss_np, rosen_batch
 
 optimize = pytest.importorskip("scipy.optimize")
@@ -114,11 +115,14 @@ def cubic(t):  # no float constants: float32 stays float32 in numpy and in numba
 cubic_jit = numba.njit(cubic)
 
 
+@pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n,direction", [(1, 0), (2, 0), (1, 1), (1, -1), (2, 1)])
-def test_richardson_rows_are_the_sequences(n, direction, dtype):
+def test_richardson_rows_are_the_sequences(monkeypatch, n, direction, dtype, threads):
     # the row-batched driver (one call of f per tableau row) and the per-point sequences give the
-    # same numbers: the same differences, the same tableau, the same stops
+    # same numbers: the same differences, the same tableau, the same stops; with the rows'
+    # bookkeeping on numba's threads too
+    monkeypatch.setattr(richardson, "ROWS_PARALLEL_MIN", 1 if threads else 0)
     x = np.linspace(-3.0, 3.0, 301).astype(dtype)
     kw = dict(method="richardson", n=n, step_direction=direction, full_output=True)
     rows = fdkit.derivative(cubic, x, vectorized=True, **kw)

@@ -62,6 +62,7 @@ jit_cached = functools.partial(numba.njit, cache=True, error_model="numpy", **_I
 jit_outer = functools.partial(numba.njit, cache=False, error_model="numpy")
 jit_outer_cached = functools.partial(numba.njit, cache=True, error_model="numpy")
 jit_par = functools.partial(numba.njit, cache=False, error_model="numpy", parallel=True)
+jit_par_cached = functools.partial(numba.njit, cache=True, error_model="numpy", parallel=True)
 
 __all__ = [
     "count_nonfinite", "like", "taken", "part", "reference", "work_copy", "step",
