@@ -154,15 +154,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _print_bench(records: list[dict], fits: list[dict]) -> None:
     print(f"{'problem':10s} {'N':>6s} {'method':20s} {'par':>3s} {'seconds':>10s} {'nfev':>6s} "
-          f"{'cost/f':>9s} {'/analytic':>9s} {'max rel err':>11s}")
+          f"{'cost/f':>9s} {'/analytic':>9s} {'max rel err':>11s} {'first call':>10s}")
     for r in records:
         if r["kind"] == "f":
             continue
         ratio = r["ratio_to_analytical"]
         err = r["max_rel_error"]
+        first = r.get("compile_seconds")
         print(f"{r['problem']:10s} {r['n']:6d} {r['method']:20s} {'yes' if r['parallel'] else '':>3s} "
               f"{r['seconds']:10.3e} {'' if r['nfev'] is None else r['nfev']:>6} {r['cost_in_f']:9.4g} "
-              f"{'' if ratio is None else format(ratio, '9.4g'):>9s} {'' if err is None else format(err, '11.2e'):>11s}")
+              f"{'' if ratio is None else format(ratio, '9.4g'):>9s} {'' if err is None else format(err, '11.2e'):>11s} "
+              f"{'' if first is None else format(first, '10.3g'):>10s}")
     for f in fits:
         print(f"slope {f['problem']:10s} {_label(f):28s} {f['slope']:5.2f}; extrapolated to N={f['extrapolated_n']:.0e}: "
               f"{f['extrapolated_cost_in_f']:.3g} forward passes, {f['extrapolated_seconds']:.3g} s")
