@@ -76,10 +76,20 @@ def test_fdkit(benchmark, name, n, method, parallel):
     exact = p.grad(x)
     err = _rel_error(r.value, exact)
     benchmark.extra_info.update(nfev=r.nfev, max_rel_error=err)
-    assert err < TOL[method]
+    tol = TOL[method] + _rounding(method, p.f(x), exact)
+    assert err < tol
     g = benchmark.pedantic(fdkit.gradient, args=(p.f, x), kwargs=dict(method=method, parallel=parallel),
                            rounds=_rounds(x.size), iterations=1, warmup_rounds=0)
-    assert _rel_error(g, exact) < TOL[method]
+    assert _rel_error(g, exact) < tol
+
+
+def _rounding(method, fx, exact):
+    """The rounding of f over the smallest default step, relative to max|g|: f grows with N
+    (Rosenbrock at N = 10^4: |f| ~ 10^4 times its terms), so at large N the central difference's
+    relative error (1.1e-8 there) is rounding, not a defect.  The complex step has none."""
+    if method == "complex":
+        return 0.0
+    return 4 * np.finfo(float).eps * abs(float(fx)) / (fdkit.optimal_step(method, 1.0) * np.max(np.abs(exact)))
 
 
 @pytest.mark.parametrize("method", ["scipy.approx_fprime", "scipy.2-point", "scipy.3-point", "scipy.cs"])
