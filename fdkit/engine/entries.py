@@ -32,7 +32,7 @@ from numba.core import cgutils
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
-__all__ = ["as_function", "entry", "clones", "COMBOS"]
+__all__ = ["as_function", "entry", "clones", "rebound", "retarget", "COMBOS"]
 
 
 @intrinsic
@@ -130,12 +130,40 @@ def _takes_f(d) -> bool:
     return "f" in code.co_varnames[:code.co_argcount]
 
 
+def rebound(src: dict, spaces: dict, make) -> dict:
+    """A copy of the namespace ``src`` in which every engine dispatcher d is replaced by
+    ``make(d, home)`` (unless that is None), ``home`` being d's own module namespace rebound the
+    same way, so the replacements call each other.  ``spaces`` holds the namespaces made so far
+    (by id of the original; registered before they are filled, so modules that import each other
+    resolve).  The plain-f twins of :func:`fdkit.engine.runner.python_kernel` and the clones of
+    :func:`clones` are both made this way."""
+    ns = spaces.get(id(src))
+    if ns is not None:
+        return ns
+    ns = spaces[id(src)] = dict(src)
+    for name, obj in src.items():
+        if isinstance(obj, Dispatcher) and obj.py_func.__module__.startswith("fdkit.engine"):
+            home = obj.py_func.__globals__
+            new = make(obj, ns if home is src else rebound(home, spaces, make))
+            if new is not None:
+                ns[name] = new
+    return ns
+
+
+def retarget(d, ns: dict):
+    """d's Python function with the globals ``ns``."""
+    pf = d.py_func
+    fn = pytypes.FunctionType(pf.__code__, ns, pf.__name__, pf.__defaults__, pf.__closure__)
+    fn.__qualname__, fn.__doc__ = pf.__qualname__, pf.__doc__
+    return fn
+
+
 _CLONES = None
 
 
 def clones():
-    """Namespaces K and R (kernels, richardson) in which every engine function that takes f is
-    a separate dispatcher of the same code, calling the other clones.
+    """Modules K and R (kernels, richardson) in which every engine function that takes f is a
+    separate dispatcher of the same code, calling the other clones.
 
     numba resolves a call of a dispatcher by trying each signature it has compiled; once a body
     has been compiled with f as a first-class function, a call of the same body with a
@@ -147,31 +175,22 @@ def clones():
         return _CLONES
     from . import kernels, richardson
 
-    made: dict = {}
+    made: dict = {}  # one clone per original, whichever namespace meets it first
+
+    def clone(d, home):
+        if not _takes_f(d):
+            return None
+        c = made.get(id(d))
+        if c is None:
+            opts = {k: v for k, v in d.targetoptions.items() if k not in ("nopython", "cache")}
+            c = made[id(d)] = numba.njit(**opts)(retarget(d, home))
+        return c
+
     spaces: dict = {}
-
-    def space(src: dict) -> dict:
-        ns = spaces.get(id(src))
-        if ns is not None:
-            return ns
-        ns = spaces[id(src)] = dict(src)
-        for name, obj in src.items():
-            if isinstance(obj, Dispatcher) and obj.py_func.__module__.startswith("fdkit.engine") and _takes_f(obj):
-                c = made.get(id(obj))
-                if c is None:
-                    pf = obj.py_func
-                    fn = pytypes.FunctionType(pf.__code__, space(pf.__globals__), pf.__name__, pf.__defaults__,
-                                              pf.__closure__)
-                    fn.__qualname__, fn.__doc__ = pf.__qualname__, pf.__doc__
-                    opts = {k: v for k, v in obj.targetoptions.items() if k not in ("nopython", "cache")}
-                    c = made[id(obj)] = numba.njit(**opts)(fn)
-                ns[name] = c
-        return ns
-
     mods = []
     for m in (kernels, richardson):  # modules: numba resolves a module's attributes as globals
         mod = pytypes.ModuleType(m.__name__ + "_clones")
-        vars(mod).update({k: v for k, v in space(vars(m)).items() if not k.startswith("__")})
+        vars(mod).update({k: v for k, v in rebound(vars(m), spaces, clone).items() if not k.startswith("__")})
         mods.append(mod)
     _CLONES = tuple(mods)
     return _CLONES

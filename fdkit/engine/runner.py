@@ -25,7 +25,6 @@ from __future__ import annotations
 import numbers
 import threading
 import time
-import types as pytypes
 import warnings
 import weakref
 
@@ -329,21 +328,7 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
 
 # ------------------------------------------------------------------ plain Python callables
 
-_PY_NS: dict = {}
-
-
-def _twin_namespace(src: dict) -> dict:
-    ns = _PY_NS.get(id(src))
-    if ns is not None:
-        return ns
-    ns = _PY_NS[id(src)] = dict(src)  # registered first: modules that import each other resolve
-    for name, obj in src.items():
-        if isinstance(obj, Dispatcher) and obj.py_func.__module__.startswith("fdkit.engine"):
-            pf = obj.py_func
-            home = pf.__globals__
-            tns = ns if home is src else _twin_namespace(home)
-            ns[name] = pytypes.FunctionType(pf.__code__, tns, pf.__name__, pf.__defaults__, pf.__closure__)
-    return ns
+_PY_NS: dict = {}  # the twins' namespaces, by id of the originals
 
 
 def python_kernel(kernel):
@@ -356,7 +341,7 @@ def python_kernel(kernel):
     """
     if not isinstance(kernel, Dispatcher):
         return kernel
-    return _twin_namespace(kernel.py_func.__globals__)[kernel.py_func.__name__]
+    return E.rebound(kernel.py_func.__globals__, _PY_NS, E.retarget)[kernel.py_func.__name__]
 
 
 class bind:  # noqa: N801 - behaves as a function
