@@ -375,8 +375,12 @@ def _warn_nonfinite(value, what: str, stacklevel: int = 3) -> None:
 
 def _shaped(out: np.ndarray, plan: _Plan):
     """A flat result in x's shape and dtype (a float for a 0-d x)."""
-    v = out.reshape(plan.x.shape).astype(plan.x.dtype, copy=False)
-    return float(v) if plan.x.ndim == 0 else v
+    return _like_x(out, plan.x)
+
+
+def _like_x(out: np.ndarray, x: np.ndarray):
+    v = out.reshape(x.shape).astype(x.dtype, copy=False)
+    return float(v) if x.ndim == 0 else v
 
 
 def _check_batch_bytes(v) -> int | None:
@@ -1022,10 +1026,11 @@ def gradient(
     >>> g.shape, bool(np.allclose(g, 3 * W**2, rtol=1e-8))
     ((2, 2), True)
     """
-    default = (h is None and order is None and parallel is False and full_output is False and estimate_error is False
-               and type(args) is tuple and len(args) == 0 and kwargs is None and vectorized is False and workers is None and progress is None
-               and batch_bytes is None and f0 is None and bounds is None and atol is None and rtol is None
-               and maxiter is None and step_factor is None and type(step_direction) is int and step_direction == 0
+    default = (h is None and order is None and parallel is False and full_output is False
+               and estimate_error is False and type(args) is tuple and len(args) == 0 and kwargs is None
+               and vectorized is False and workers is None and progress is None and batch_bytes is None
+               and f0 is None and bounds is None and atol is None and rtol is None and maxiter is None
+               and step_factor is None and type(step_direction) is int and step_direction == 0
                and type(x) is np.ndarray)
     if default and is_jitted(f):
         fast = _FAST.get(f)
@@ -1079,7 +1084,8 @@ def gradient(
     out, nfev = at(1.0)
     value = _shaped(out, plan)
     _warn_nonfinite(value, "gradient")
-    if default and plan.jitted and plan.x.dtype == x.dtype and x.flags.c_contiguous and len(groups) == 1 and plan.batch is None and plan.workers is None:
+    if (default and plan.jitted and plan.x.dtype == x.dtype and x.flags.c_contiguous and len(groups) == 1
+            and plan.batch is None and plan.workers is None):
         g = groups[0]
         _cache_fast(f, (method, x.dtype.char, x.shape), (K.grad_prep if g.st.uses_base_point else K.no_prep, g.h,
                                                           g.rel, g.st.offsets, g.st.weights, plan.fsig))
@@ -1114,10 +1120,10 @@ def _fast_gradient(f, x: np.ndarray, c: tuple):
     out = np.empty(x.size)
     xk = x.copy()  # f(x) runs on it (forward): an f that writes to its input cannot touch the caller's x
     run(f, prep, K.grad_body, (xk, hv, rel, offsets, weights, out, _UNKNOWN, ()), x.size, sig=fsig)
-    v = out.reshape(x.shape).astype(x.dtype, copy=False)
-    if K.count_nonfinite(v):
+    v = _like_x(out, x)
+    if K.count_nonfinite(np.asarray(v)):  # the warning's own check, without its call on the clean path
         _warn_nonfinite(v, "gradient", stacklevel=4)
-    return float(v) if x.ndim == 0 else v
+    return v
 
 
 def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:
