@@ -73,6 +73,15 @@ def main(path):
             if b is not ser:
                 line += f";  / fdkit serial = {ratio(b, ser)}"
             print(line)
+    for n in (16, 32):
+        g = groups.get(f"workers-ode-{n}", {})
+        ser = g.get(f"serial:{n}")
+        if not ser:
+            continue
+        print(f"ODE black box, N={n}, forward: serial {ser['stats']['min']:.3f} s")
+        for k in ("workers_2", "dask_2", "scipy_approx_derivative_pool"):
+            if f"{k}:{n}" in g:
+                print(f"  {k} / serial = {ratio(g[f'{k}:{n}'], ser)}")
     api = groups.get("gradient-api-n10", {})
     for k, b in sorted(api.items()):
         print(f"N=10 gradient via the API, {b['extra_info']['method']}: {b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")

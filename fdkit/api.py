@@ -558,10 +558,11 @@ _BATCHED = """    vectorized : bool, optional
 _WORKERS = """    workers : int, Executor, dask Client or callable, optional
         Where f runs (fixed stencils): an int k (fdkit's pool of k spawned processes, kept
         between calls and shut down at exit, or early by ``fdkit.close_pools()``), a
-        ``concurrent.futures.Executor``, a ``dask.distributed.Client`` (x scattered once;
-        ``pip install fdkit[distributed]``), or a map-like ``workers(func, iterable)`` (scipy's
-        convention, e.g. ``multiprocessing.Pool(4).map``).  Each task evaluates a chunk of
-        points (about 4 tasks per worker); nfev stays exact.  f must pickle for processes
+        ``concurrent.futures.Executor``, a ``dask.distributed.Client`` (one task per worker; an
+        x of 64 KiB or more is scattered once; ``pip install fdkit[distributed]``), or a
+        map-like ``workers(func, iterable)`` (scipy's convention, e.g.
+        ``multiprocessing.Pool(4).map``).  Each task evaluates a chunk of points (about 4 tasks
+        per worker); nfev stays exact.  f must pickle for processes
         (a module-level function; a dask Client sends closures too).  A failure in f is raised
         here, naming the parameter and step, chained to f's exception; no partial result.
     progress : bool, optional

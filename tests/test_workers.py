@@ -83,14 +83,19 @@ def test_failures(x):
         fdkit.gradient(rosen_np, x, workers=0)
 
 
-def test_dask_local_cluster(x):
+def test_dask_local_cluster(x, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    from fdkit.engine import workers as engine_workers
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             distributed.Client(cl) as client:
         serial = fdkit.gradient(rosen_np, x, method="central", full_output=True)
         r = fdkit.gradient(rosen_np, x, method="central", workers=client, full_output=True)
         np.testing.assert_array_equal(r.value, serial.value)
         assert r.nfev == serial.nfev
+        with monkeypatch.context() as m:  # x scattered to the workers (a large x), not sent in the tasks
+            m.setattr(engine_workers, "SCATTER_BYTES", 0)
+            np.testing.assert_array_equal(fdkit.gradient(rosen_np, x, method="central", workers=client), serial.value)
         shift = 0.25  # a closure travels too (cloudpickle)
         g = fdkit.gradient(lambda v: rosen_np(v + shift), x, workers=client)
         np.testing.assert_allclose(g, optimize.rosen_der(x + shift), rtol=1e-5, atol=1e-6)
