@@ -27,7 +27,7 @@ from .engine import batch as B
 from ._progress import check_progress
 from .engine.workers import Workers
 from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
-from .engine.runner import (COMPLEX_HINT, array_f, as_scalar, bind, fname, is_jitted, jitted_result, probe,
+from .engine.runner import (COMPLEX_HINT, array_f, as_scalar, bind, direct, fname, is_jitted, jitted_result, probe,
                             python_kernel, result_dtype, run, scalar_f)
 from .methods import check_method
 from .stencils import Stencil, get_stencil
@@ -50,9 +50,10 @@ _ADAPTIVE = object()
 _UNKNOWN = np.zeros(0)  # f(x) not given (the kernels' f0known of size 0); never written
 _UNKNOWN.flags.writeable = False
 _GROUPS: dict = {}  # (stencil, working dtype) -> the default steps' one group
-# a jitted f's default gradients (weakly by f): (method, x's dtype char, shape) -> what the
-# kernel needs, recorded by a first call that took the full path (see _fast_gradient)
-_FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# a jitted f's default gradients: (id(f), method, x's dtype char, shape) -> what the kernel needs,
+# recorded by a first call that took the full path (see _fast_gradient); f's entries are removed
+# when f dies (weakref.finalize), so an id found here is a live jitted f's
+_FAST: dict = {}
 
 
 def _stencil(method, order, n, what: str) -> Stencil | None:
@@ -1027,18 +1028,15 @@ def gradient(
     >>> g.shape, bool(np.allclose(g, 3 * W**2, rtol=1e-8))
     ((2, 2), True)
     """
+    c = _FAST.get((id(f), method, x.dtype.char, x.shape)) if type(x) is np.ndarray and type(method) is str else None
     default = (h is None and order is None and parallel is False and full_output is False
                and estimate_error is False and type(args) is tuple and len(args) == 0 and kwargs is None
                and vectorized is False and workers is None and progress is None and batch_bytes is None
                and f0 is None and bounds is None and atol is None and rtol is None and maxiter is None
                and step_factor is None and type(step_direction) is int and step_direction == 0
                and type(x) is np.ndarray)
-    if default and is_jitted(f):
-        fast = _FAST.get(f)
-        if fast is not None and x.flags.c_contiguous:
-            c = fast.get((method, x.dtype.char, x.shape))
-            if c is not None:
-                return _fast_gradient(f, x, c)
+    if c is not None and default and x.flags.c_contiguous:
+        return _fast_gradient(f, x, c)
     check_callable(f, "gradient")
     st = _stencil(method, order, 1, "gradient")
     parallel = check_flag(parallel, "parallel")
@@ -1103,28 +1101,50 @@ def gradient(
     return value
 
 
-def _cache_fast(f, key, record) -> None:
-    d = _FAST.get(f)
-    if d is None:
-        d = _FAST[f] = {}
-    d[key] = record
+def _cache_fast(f, key: tuple, record: tuple) -> None:
+    """Record a default gradient's kernel for f under key = (method, dtype char, shape)."""
+    if not any(k[0] == id(f) for k in _FAST):
+        weakref.finalize(f, _forget_fast, id(f))
+    _FAST[(id(f), *key)] = [*record, None, None]  # set by the first fast call: the bound kernel, the check
 
 
-def _fast_gradient(f, x: np.ndarray, c: tuple):
+def _forget_fast(fid: int) -> None:
+    for k in [k for k in _FAST if k[0] == fid]:
+        _FAST.pop(k, None)
+
+
+def _fast_gradient(f, x: np.ndarray, c: list):
     """The default gradient of a jitted f at a C-contiguous x whose (method, dtype, shape) a full
     call has seen: that call's kernel and steps, none of the checks it has passed once (f's
-    signature, the stencil, the options); x's finiteness and the result's are still checked.
-    It skips ~10 us of Python per call (an optimiser calls gradient thousands of times at small N)."""
-    prep, hv, rel, offsets, weights, fsig = c
-    if K.count_nonfinite(x):
-        raise_nonfinite_x(x)
-    out = np.empty(x.size)
-    xk = x.copy()  # f(x) runs on it (forward): an f that writes to its input cannot touch the caller's x
-    run(f, prep, K.grad_body, (xk, hv, rel, offsets, weights, out, _UNKNOWN, ()), x.size, sig=fsig)
-    v = _like_x(out, x)
-    if K.count_nonfinite(np.asarray(v)):  # the warning's own check, without its call on the clean path
-        _warn_nonfinite(v, "gradient", stacklevel=4)
-    return v
+    signature, the stencil, the options), the kernel's compiled overload called directly
+    (:func:`fdkit.engine.runner.direct`); x's finiteness and the result's are still checked, in
+    one compiled pass after the kernel.  It skips ~10 us of Python per call (an optimiser calls
+    gradient thousands of times at small N)."""
+    prep, hv, rel, offsets, weights, fsig, go, check = c
+    out = np.empty(x.shape)  # float64, in x's shape; the kernel writes it flat
+    flat = out if out.ndim == 1 else out.reshape(-1)
+    args = (x.copy(), hv, rel, offsets, weights, flat, _UNKNOWN, ())  # f may write to its input: a copy
+    try:
+        if go is None:
+            run(f, prep, K.grad_body, args, x.size, sig=fsig)
+            c[6] = direct(f, prep, K.grad_body, args, fsig)
+        else:
+            go(x.size, args)
+    except Exception:
+        if _count_nonfinite(x):  # f raised at a non-finite x: the x is the error
+            raise_nonfinite_x(x)
+        raise
+    if check is None:
+        bad = K.count_nonfinite2(x, flat)
+        cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(flat)))
+        c[7] = None if cres is None else cres.entry_point
+    else:
+        bad = check(x, flat)
+    if bad:
+        if _count_nonfinite(x):
+            raise_nonfinite_x(x)
+        _warn_nonfinite(out, "gradient", stacklevel=4)
+    return out if out.ndim and x.dtype.char == "d" else _like_x(out, x)
 
 
 def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:

@@ -146,7 +146,7 @@ def test_repeated_default_gradient_takes_the_fast_path_and_agrees(method, dtype)
     f = _fresh()
     x = np.linspace(-1.2, 1.4, 10).astype(dtype)
     first = fdkit.gradient(f, x, method=method)  # the full path, which records the call
-    assert (method, x.dtype.char, x.shape) in api._FAST[f]
+    assert (id(f), method, x.dtype.char, x.shape) in api._FAST
     again = fdkit.gradient(f, x, method=method)
     full = fdkit.gradient(f, x, method=method, full_output=True).value  # not a default call: the full path
     np.testing.assert_array_equal(again, first)
@@ -186,3 +186,25 @@ def test_fast_path_keeps_the_checks():
         fdkit.gradient(log_sum, np.array([1.0, 0.0, 3.0]))
     strided = np.linspace(1.0, 2.0, 6)[::2]  # not C-contiguous: the full path
     np.testing.assert_allclose(fdkit.gradient(log_sum, strided), 1 / strided, rtol=1e-8)
+
+
+def test_fast_path_records_die_with_f_and_errors_still_name_x():
+    import gc
+
+    @numba.njit
+    def picky(x):
+        if not np.isfinite(x[1]):
+            raise ValueError("picky: x[1] must be finite")
+        return np.sum(x * x * x)
+
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    for _ in range(3):  # the full path, then the fast path twice
+        g = fdkit.gradient(picky, x, method="forward")
+        np.testing.assert_allclose(g, 3 * x.astype(np.float64) ** 2, rtol=1e-2)
+    with pytest.raises(ValueError, match="x must be finite, got nan at index"):  # f's own error is not the story
+        fdkit.gradient(picky, np.array([0.5, np.nan, 2.0], dtype=np.float32), method="forward")
+    fid = id(picky)
+    assert any(k[0] == fid for k in api._FAST)
+    del picky
+    gc.collect()
+    assert not any(k[0] == fid for k in api._FAST)

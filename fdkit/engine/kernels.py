@@ -65,7 +65,7 @@ jit_par = functools.partial(numba.njit, cache=False, error_model="numpy", parall
 jit_par_cached = functools.partial(numba.njit, cache=True, error_model="numpy", parallel=True)
 
 __all__ = [
-    "count_nonfinite", "like", "taken", "part", "reference", "work_copy", "step",
+    "count_nonfinite", "count_nonfinite2", "like", "taken", "part", "reference", "work_copy", "step",
     "driver", "no_prep",
     "deriv_body", "grad_prep", "grad_body", "jac_body", "hess_steps", "hess_prep", "hess_body", "hess_items",
 ]
@@ -186,6 +186,12 @@ def count_nonfinite(x):
         if not np.isfinite(v):
             c += 1
     return c
+
+
+@jit_outer_cached
+def count_nonfinite2(a, b):
+    """NaN/inf entries of two float arrays together (one call from Python instead of two)."""
+    return count_nonfinite(a) + count_nonfinite(b)
 
 
 # -------------------------------------------------------------------------- drivers
