@@ -84,7 +84,8 @@ def main(path):
                 print(f"  {k} / serial = {ratio(g[f'{k}:{n}'], ser)}")
     api = groups.get("gradient-api-n10", {})
     for k, b in sorted(api.items()):
-        print(f"N=10 gradient via the API, {b['extra_info']['method']}: {b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")
+        print(f"N=10 gradient via the API, {b['extra_info']['method']}, {b['extra_info'].get('tier', '')}: "
+              f"{b['stats']['min'] * 1e6:.2f} us (median {b['stats']['median'] * 1e6:.2f})")
     for k, b in sorted(groups.get("first-call", {}).items()):
         e = b["extra_info"]
         first, second = e.get("first_call_seconds", []), e.get("second_call_seconds", [])

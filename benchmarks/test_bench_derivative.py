@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 
@@ -60,14 +61,29 @@ def test_scipy_differentiate_1e6(benchmark, points, fname):
     np.testing.assert_allclose(res.df, fprime(points), atol=1e-9)
 
 
+@pytest.mark.parametrize("tier", ["pointer", "baked"])
 @pytest.mark.parametrize("method", ["forward", "central", "complex"])
-def test_api_overhead_n10(benchmark, method):
+def test_api_overhead_n10(benchmark, method, tier, monkeypatch):
+    """A repeated default gradient at N = 10: through the shared kernel's compiled overload
+    (the first ~200 000 calls), and once its kernel is baked (runner.INLINE_AFTER seconds of
+    calls later; reached here by calling until it is)."""
+    from fdkit import api
+    from fdkit.engine import runner
+
     benchmark.group = "gradient-api-n10"
+    f = numba.njit(rosen.py_func)  # its own fdkit caches: the tiers of one test do not meet
     x = start(10)
-    fdkit.gradient(rosen, x, method=method)
-    fdkit.gradient(rosen, x, method=method)  # the second call builds the cached entry point
-    benchmark.extra_info.update(n=10, method=method)
-    benchmark(fdkit.gradient, rosen, x, method=method)
+    for _ in range(2):
+        fdkit.gradient(f, x, method=method)  # the full path, then the fast one
+    rec = api._FAST[(id(f), method, x.dtype.char, x.shape)]
+    if tier == "baked":
+        while not rec[-1]:
+            fdkit.gradient(f, x, method=method)
+    else:
+        monkeypatch.setattr(runner, "INLINE_AFTER", None)  # stays on the shared kernel while timed
+    benchmark.extra_info.update(n=10, method=method, tier=tier)
+    benchmark(fdkit.gradient, f, x, method=method)
+    assert bool(rec[-1]) == (tier == "baked")
 
 
 FIRST_CALL = textwrap.dedent(

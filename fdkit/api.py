@@ -16,6 +16,7 @@ from typing import Callable, Literal
 import numba
 import numpy as np
 from numba import types
+from numba.core.errors import NumbaError
 from numpy.typing import ArrayLike, NDArray
 
 from ._result import DerivativeResult
@@ -24,6 +25,7 @@ from ._validate import (as_real_array, check_bounds, check_callable, check_direc
 from .engine import kernels as K
 from .engine import richardson as R
 from .engine import batch as B
+from .engine import runner as RN
 from ._progress import check_progress
 from .engine.workers import Workers
 from .engine.evaluate import elementwise_caller, is_elementwise, stencil_derivative
@@ -1105,12 +1107,20 @@ def _cache_fast(f, key: tuple, record: tuple) -> None:
     """Record a default gradient's kernel for f under key = (method, dtype char, shape)."""
     if not any(k[0] == id(f) for k in _FAST):
         weakref.finalize(f, _forget_fast, id(f))
-    _FAST[(id(f), *key)] = [*record, None, None]  # set by the first fast call: the bound kernel, the check
+    # then: the bound kernel and the compiled check (set by the first fast call), the number of
+    # fast calls, and the baked kernel (runner.bake: None not yet, False never)
+    _FAST[(id(f), *key)] = [*record, None, None, 0, None]
 
 
 def _forget_fast(fid: int) -> None:
     for k in [k for k in _FAST if k[0] == fid]:
         _FAST.pop(k, None)
+
+
+#: the fast path bakes a gradient's kernel (runner.bake) for an x of at most this many elements once
+#: it has run ``runner.INLINE_AFTER`` seconds at ~``_FAST_CALL_SECONDS`` per call
+BAKE_MAX_SIZE = 256
+_FAST_CALL_SECONDS = 5e-6
 
 
 def _fast_gradient(f, x: np.ndarray, c: list):
@@ -1119,32 +1129,55 @@ def _fast_gradient(f, x: np.ndarray, c: list):
     signature, the stencil, the options), the kernel's compiled overload called directly
     (:func:`fdkit.engine.runner.direct`); x's finiteness and the result's are still checked, in
     one compiled pass after the kernel.  It skips ~10 us of Python per call (an optimiser calls
-    gradient thousands of times at small N)."""
-    prep, hv, rel, offsets, weights, fsig, go, check = c
-    out = np.empty(x.shape)  # float64, in x's shape; the kernel writes it flat
-    flat = out if out.ndim == 1 else out.reshape(-1)
-    args = (x.copy(), hv, rel, offsets, weights, flat, _UNKNOWN, ())  # f may write to its input: a copy
+    gradient thousands of times at small N).  A small x's kernel is baked (steps and stencil
+    frozen into it, f inlined: :func:`fdkit.engine.runner.bake`) once the calls have spent
+    ``runner.INLINE_AFTER`` seconds, the tiering of the shared kernels."""
+    prep, hv, rel, offsets, weights, fsig, go, check, calls, baked = c
     try:
-        if go is None:
-            run(f, prep, K.grad_body, args, x.size, sig=fsig)
-            c[6] = direct(f, prep, K.grad_body, args, fsig)
+        out = np.empty(x.size)
+        if baked:
+            bad = baked(x, out)
         else:
-            go(x.size, args)
+            args = (x.copy(), hv, rel, offsets, weights, out, _UNKNOWN, ())  # f may write to its input: a copy
+            if go is None:
+                run(f, prep, K.grad_body, args, x.size, sig=fsig)
+                c[6] = direct(f, prep, K.grad_body, args, fsig)
+            else:
+                go(x.size, args)
+            if check is None:
+                bad = K.count_nonfinite2(x, out)
+                cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(out)))
+                c[7] = None if cres is None else cres.entry_point
+            else:
+                bad = check(x, out)
+            c[8] = calls + 1
+            if (baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
+                    and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER):
+                c[9] = _bake(f, prep, args, x)
     except Exception:
         if _count_nonfinite(x):  # f raised at a non-finite x: the x is the error
             raise_nonfinite_x(x)
         raise
-    if check is None:
-        bad = K.count_nonfinite2(x, flat)
-        cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(flat)))
-        c[7] = None if cres is None else cres.entry_point
-    else:
-        bad = check(x, flat)
     if bad:
         if _count_nonfinite(x):
             raise_nonfinite_x(x)
         _warn_nonfinite(out, "gradient", stacklevel=4)
-    return out if out.ndim and x.dtype.char == "d" else _like_x(out, x)
+    return out if x.ndim == 1 and x.dtype.char == "d" else _like_x(out, x)
+
+
+def _bake(f, prep, args: tuple, x: np.ndarray):
+    """The baked kernel of a fast gradient (compiled and checked against the run just made), or
+    False where numba cannot build it."""
+    try:
+        baked = RN.bake(f, prep, K.grad_body, args, 5)
+        out = np.empty(x.size)
+        baked(x, out)
+    except NumbaError:
+        return False
+    if not np.array_equal(out, args[5], equal_nan=True):  # the same kernel, the same numbers
+        return False
+    cres = baked.overloads.get((numba.typeof(x), numba.typeof(out)))
+    return baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
 
 
 def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:

@@ -208,3 +208,41 @@ def test_fast_path_records_die_with_f_and_errors_still_name_x():
     del picky
     gc.collect()
     assert not any(k[0] == fid for k in api._FAST)
+
+
+@pytest.mark.parametrize("method, dtype", [("forward", np.float64), ("central", np.float32)])
+def test_a_small_gradient_called_very_often_gets_a_baked_kernel(method, dtype, monkeypatch):
+    """After INLINE_AFTER seconds of fast calls (0 here: at once) a small x's kernel is baked
+    (steps frozen, f inlined); its answers are the pointer kernel's, and the checks stay."""
+    from fdkit.engine import runner
+
+    monkeypatch.setattr(runner, "INLINE_AFTER", 0)
+
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 10).astype(dtype)
+    unbaked = [fdkit.gradient(f, x, method=method) for _ in range(2)]  # full path, then fast (bakes)
+    assert api._FAST[(id(f), method, x.dtype.char, x.shape)][-1], "the fast call should have baked the kernel"
+    baked = fdkit.gradient(f, x, method=method)
+    np.testing.assert_array_equal(baked, unbaked[1])
+    assert baked.dtype == dtype
+    exact = optimize.rosen_der(x.astype(np.float64))
+    np.testing.assert_allclose(baked, exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())
+    bad = x.copy()
+    bad[4] = np.inf
+    with pytest.raises(ValueError, match="x must be finite"):
+        fdkit.gradient(f, bad, method=method)
+    big = x.copy()
+    big[2] = dtype(1e80) if dtype is np.float64 else dtype(1e19)  # (x_2^2)^2 overflows: inf/NaN in the result
+    with pytest.warns(RuntimeWarning, match="NaN or inf"):
+        fdkit.gradient(f, big, method=method)
+
+    @numba.njit
+    def writes_its_input(v):
+        v[0] = 7.0  # the caller's x must not see it, baked or not
+        return np.sum(v * v)
+
+    before = x.copy()
+    for _ in range(3):
+        fdkit.gradient(writes_its_input, x, method=method)
+    assert api._FAST[(id(writes_its_input), method, x.dtype.char, x.shape)][-1]
+    np.testing.assert_array_equal(x, before)
