@@ -246,3 +246,28 @@ def test_a_small_gradient_called_very_often_gets_a_baked_kernel(method, dtype, m
         fdkit.gradient(writes_its_input, x, method=method)
     assert api._FAST[(id(writes_its_input), method, x.dtype.char, x.shape)][-1]
     np.testing.assert_array_equal(x, before)
+
+
+def test_generated_modules_of_other_digests_are_pruned(tmp_path):
+    """An old module of another digest goes with its numba cache files; the current one and a
+    young one (maybe another process's, about to be imported) stay."""
+    import os
+    import time
+
+    from fdkit.engine import entries
+
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    old = time.time() - 2 * entries.PRUNE_AFTER
+    for name in ("fdkit_entries_old", "fdkit_entries_current", "fdkit_entries_young"):
+        (tmp_path / f"{name}.py").write_text("# generated\n")
+        (cache / f"{name}.grad_serial-75.py311.1.nbc").write_bytes(b"\0")
+        (cache / f"{name}.grad_serial-75.py311.nbi").write_bytes(b"\0")
+    for name in ("fdkit_entries_old", "fdkit_entries_current"):
+        os.utime(tmp_path / f"{name}.py", (old, old))
+    (tmp_path / "unrelated.py").write_text("")
+    assert entries.prune(tmp_path, "fdkit_entries_current") == ["fdkit_entries_old"]
+    left = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted(["fdkit_entries_current.py", "fdkit_entries_young.py", "unrelated.py",
+                           "fdkit_entries_current.grad_serial-75.py311.1.nbc", "fdkit_entries_current.grad_serial-75.py311.nbi",
+                           "fdkit_entries_young.grad_serial-75.py311.1.nbc", "fdkit_entries_young.grad_serial-75.py311.nbi"])

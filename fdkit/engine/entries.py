@@ -24,6 +24,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import time
 import types as pytypes
 
 import numba
@@ -32,7 +33,7 @@ from numba.core import cgutils
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
-__all__ = ["as_function", "entry", "clones", "rebound", "retarget", "COMBOS"]
+__all__ = ["as_function", "entry", "clones", "rebound", "retarget", "prune", "COMBOS"]
 
 
 @intrinsic
@@ -221,6 +222,30 @@ def _home() -> pathlib.Path:
 
 
 _MODULE = None
+#: generated modules of other digests (an earlier install or edit of fdkit, another numba) are
+#: removed with their numba cache files once they are this old (seconds); a younger one may be
+#: another process's, about to be imported
+PRUNE_AFTER = 600.0
+
+
+def prune(home: pathlib.Path, keep: str) -> list[str]:
+    """Remove the generated modules in ``home`` other than ``keep`` (a module name) that are
+    older than :data:`PRUNE_AFTER`, and numba's cache files of them; returns their names.
+    Each change of the engine's sources writes a new module (~1 MB of compiled kernels with
+    its cache), which nothing else would remove."""
+    gone = []
+    now = time.time()
+    for p in home.glob("fdkit_entries_*.py"):
+        try:
+            if p.stem == keep or now - p.stat().st_mtime < PRUNE_AFTER:
+                continue
+            for c in (home / "__pycache__").glob(f"{p.stem}.*"):
+                c.unlink(missing_ok=True)
+            p.unlink(missing_ok=True)
+            gone.append(p.stem)
+        except OSError:  # another process removed it first, or it is not ours to remove
+            continue
+    return gone
 
 
 def _module():
@@ -235,6 +260,7 @@ def _module():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
+        prune(path.parent, name)
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
