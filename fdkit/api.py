@@ -8,6 +8,7 @@ engine (:mod:`fdkit.engine`) -> reshape -> result.
 
 from __future__ import annotations
 
+import time
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -1153,7 +1154,7 @@ def _fast_gradient(f, x: np.ndarray, c: list):
             c[8] = calls + 1
             if (baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
                     and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER):
-                c[9] = _bake(f, prep, args, x)
+                c[9] = _bake(f, prep, args, x, c[6], c[7])
     except Exception:
         if _count_nonfinite(x):  # f raised at a non-finite x: the x is the error
             raise_nonfinite_x(x)
@@ -1165,9 +1166,11 @@ def _fast_gradient(f, x: np.ndarray, c: list):
     return out if x.ndim == 1 and x.dtype.char == "d" else _like_x(out, x)
 
 
-def _bake(f, prep, args: tuple, x: np.ndarray):
-    """The baked kernel of a fast gradient (compiled and checked against the run just made), or
-    False where numba cannot build it."""
+def _bake(f, prep, args: tuple, x: np.ndarray, go, check):
+    """The baked kernel of a fast gradient, compiled, checked against the run just made and
+    timed against the shared kernel's call (``go`` and ``check``, best of 5 alternating runs;
+    ``_BAKE_TIMED``), or False: numba cannot build it, its numbers differ, or it is not faster
+    (an f inlined into its caller can run slower: measured, the mlp's gradient at N = 1000)."""
     try:
         baked = RN.bake(f, prep, K.grad_body, args, 5)
         out = np.empty(x.size)
@@ -1177,7 +1180,24 @@ def _bake(f, prep, args: tuple, x: np.ndarray):
     if not np.array_equal(out, args[5], equal_nan=True):  # the same kernel, the same numbers
         return False
     cres = baked.overloads.get((numba.typeof(x), numba.typeof(out)))
-    return baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
+    fast = baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
+    if _BAKE_TIMED and go is not None and check is not None:
+        tb = tp = np.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fast(x, out)
+            t1 = time.perf_counter()
+            go(x.size, (x.copy(), *args[1:5], out, *args[6:]))
+            check(x, out)
+            t2 = time.perf_counter()
+            tb, tp = min(tb, t1 - t0), min(tp, t2 - t1)
+        if tb >= tp:
+            return False
+    return fast
+
+
+#: whether a baked kernel must beat the shared kernel's call in a timed trial before it is used
+_BAKE_TIMED = True
 
 
 def _jitted_f0(plan: _Plan, complex_step: bool) -> tuple[np.ndarray, int]:

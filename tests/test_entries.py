@@ -73,17 +73,33 @@ def test_every_quantity_runs_through_the_pointer_kernels():
         assert _pointer_runs(g) >= 2 and _specialised(g) == 0
 
 
-def test_tiering_specialises_after_the_time_spent(monkeypatch):
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_tiering_specialises_an_elementwise_derivative_after_the_time_spent(monkeypatch, method):
     monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
-    f = _fresh()
-    x = np.linspace(-1.0, 1.0, 12)
-    first = fdkit.gradient(f, x)  # compiles or loads the shared kernel: not counted
+    f = numba.njit(lambda v: np.sin(v) * v)
+    x = np.linspace(0.1, 2.0, 12)
+    first = fdkit.derivative(f, x, method=method)  # compiles or loads the shared kernel: not counted
     assert _pointer_runs(f) == 1 and _specialised(f) == 0
-    second = fdkit.gradient(f, x)  # counted: over the limit, the pointer kernel is retired
-    third = fdkit.gradient(f, x)
+    second = fdkit.derivative(f, x, method=method)  # counted: over the limit, the pointer kernel is retired
+    third = fdkit.derivative(f, x, method=method)
     assert _specialised(f) == 1
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, third)
+    np.testing.assert_allclose(third, np.sin(x) + x * np.cos(x), rtol=1e-8)
+
+
+def test_gradients_stay_on_the_pointer_kernels(monkeypatch):
+    """f called on whole vectors gains nothing inlined (measured): no tiering there."""
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
+    f = _fresh()
+    x = np.linspace(-1.0, 1.0, 12)
+    gs = [fdkit.gradient(f, x, method=m, full_output=True).value for m in ("central", "central", "richardson",
+                                                                            "richardson")]
+    fdkit.hessian(f, x[:4])
+    fdkit.hessian(f, x[:4])
+    assert _specialised(f) == 0 and _pointer_runs(f) >= 3
+    np.testing.assert_allclose(gs[1], optimize.rosen_der(x), rtol=1e-6)
+    np.testing.assert_allclose(gs[3], optimize.rosen_der(x), rtol=1e-9)
 
 
 def test_an_exception_in_f_propagates_through_the_pointer():
@@ -217,6 +233,7 @@ def test_a_small_gradient_called_very_often_gets_a_baked_kernel(method, dtype, m
     from fdkit.engine import runner
 
     monkeypatch.setattr(runner, "INLINE_AFTER", 0)
+    monkeypatch.setattr(api, "_BAKE_TIMED", False)  # correctness here; its speed is the benchmark's
 
     f = _fresh()
     x = np.linspace(-1.2, 1.4, 10).astype(dtype)
