@@ -228,16 +228,15 @@ def test_fast_path_records_die_with_f_and_errors_still_name_x():
 
 @pytest.mark.parametrize("method, dtype", [("forward", np.float64), ("central", np.float32)])
 def test_a_small_gradient_called_very_often_gets_a_baked_kernel(method, dtype, monkeypatch):
-    """After INLINE_AFTER seconds of fast calls (0 here: at once) a small x's kernel is baked
-    (steps frozen, f inlined); its answers are the pointer kernel's, and the checks stay."""
-    from fdkit.engine import runner
-
-    monkeypatch.setattr(runner, "INLINE_AFTER", 0)
+    """After INLINE_AFTER seconds of fast calls (here: counted as 1e9 s each, so the second fast
+    call) a small x's kernel is baked (steps frozen, f inlined); its answers are the pointer
+    kernel's, and the checks stay."""
+    monkeypatch.setattr(api, "_FAST_CALL_SECONDS", 1e9)
     monkeypatch.setattr(api, "_BAKE_TIMED", False)  # correctness here; its speed is the benchmark's
 
     f = _fresh()
     x = np.linspace(-1.2, 1.4, 10).astype(dtype)
-    unbaked = [fdkit.gradient(f, x, method=method) for _ in range(2)]  # full path, then fast (bakes)
+    unbaked = [fdkit.gradient(f, x, method=method) for _ in range(3)]  # full path, fast, fast (bakes)
     assert api._FAST[(id(f), method, x.dtype.char, x.shape)][-1], "the fast call should have baked the kernel"
     baked = fdkit.gradient(f, x, method=method)
     np.testing.assert_array_equal(baked, unbaked[1])
@@ -259,7 +258,7 @@ def test_a_small_gradient_called_very_often_gets_a_baked_kernel(method, dtype, m
         return np.sum(v * v)
 
     before = x.copy()
-    for _ in range(3):
+    for _ in range(4):
         fdkit.gradient(writes_its_input, x, method=method)
     assert api._FAST[(id(writes_its_input), method, x.dtype.char, x.shape)][-1]
     np.testing.assert_array_equal(x, before)
