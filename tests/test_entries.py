@@ -287,3 +287,19 @@ def test_generated_modules_of_other_digests_are_pruned(tmp_path):
     assert left == sorted(["fdkit_entries_current.py", "fdkit_entries_young.py", "unrelated.py",
                            "fdkit_entries_current.grad_serial-75.py311.1.nbc", "fdkit_entries_current.grad_serial-75.py311.nbi",
                            "fdkit_entries_young.grad_serial-75.py311.1.nbc", "fdkit_entries_young.grad_serial-75.py311.nbi"])
+
+
+def test_a_kernel_that_cannot_be_baked_leaves_the_call_alone(monkeypatch):
+    from fdkit.engine import runner
+
+    def cannot(*a, **k):
+        raise RuntimeError("no baking today")
+
+    monkeypatch.setattr(api, "_FAST_CALL_SECONDS", 1e9)
+    monkeypatch.setattr(runner, "bake", cannot)
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 10)
+    gs = [fdkit.gradient(f, x, method="forward") for _ in range(4)]
+    assert api._FAST[(id(f), "forward", "d", x.shape)][-1] is False
+    for g in gs:
+        np.testing.assert_allclose(g, optimize.rosen_der(x), rtol=1e-6)
