@@ -301,5 +301,6 @@ def test_a_kernel_that_cannot_be_baked_leaves_the_call_alone(monkeypatch):
     x = np.linspace(-1.2, 1.4, 10)
     gs = [fdkit.gradient(f, x, method="forward") for _ in range(4)]
     assert api._FAST[(id(f), "forward", "d", x.shape)][-1] is False
+    exact = optimize.rosen_der(x)
     for g in gs:
-        np.testing.assert_allclose(g, optimize.rosen_der(x), rtol=1e-6)
+        np.testing.assert_allclose(g, exact, rtol=TOL[np.float64], atol=TOL[np.float64] * np.abs(exact).max())
