@@ -5,8 +5,9 @@ plain (the kernels' Python twins).
   compiled kernel per (prep, body) and signature of f, kept in numba's disk cache, calls f
   through the address of f's compiled code.  A new f costs its own compilation only (0.07-0.4 s
   measured, nothing if the user called f already) instead of 0.8-2.7 s for a kernel specialised
-  on it.  After ``INLINE_AFTER`` seconds of run time with one kernel, f is compiled *into* a
-  kernel specialised on it (inlined: a very cheap f runs up to 4x faster, measured), as a
+  on it.  After ``INLINE_AFTER`` seconds of run time with one elementwise kernel (f called per
+  point; see :func:`_tiers_up`), f is compiled *into* a kernel specialised on it (inlined: a very
+  cheap f runs up to 5x faster, measured), as a
   private copy (numba does not inline a function that was already compiled for Python callers)
   behind a small jitted entry point kept per (driver, prep, body, f): calling it from Python
   costs ~0.4 us, against ~6-15 us for passing dispatchers as arguments.  f's result type (and so
@@ -371,7 +372,7 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
     a shared cached entry that calls f by pointer (``sig = (key, argument types)`` of the
     overload of f the kernels call, see :mod:`fdkit.engine.entries`), or through an entry point
     specialised on f (no ``sig``, a pair without a shared entry, or ``INLINE_AFTER`` seconds
-    spent); serial or prange driver (``parallel=True`` runs serially where the serial run is too
+    spent in an elementwise kernel); serial or prange driver (``parallel=True`` runs serially where the serial run is too
     short for threads to pay, see ``PARALLEL_MIN_SECONDS``).  A plain (already wrapped) f runs
     through the Python twins, serially.  Returns nfev."""
     jitted = is_jitted(f)
