@@ -1088,8 +1088,9 @@ def gradient(
     if (default and plan.jitted and plan.x.dtype == x.dtype and x.flags.c_contiguous and len(groups) == 1
             and plan.batch is None and plan.workers is None):
         g = groups[0]
-        _cache_fast(f, (method, x.dtype.char, x.shape), (K.grad_prep if g.st.uses_base_point else K.no_prep, g.h,
-                                                          g.rel, g.st.offsets, g.st.weights, plan.fsig))
+        _cache_fast(f, x, out, (method, x.dtype.char, x.shape),
+                    (K.grad_prep if g.st.uses_base_point else K.no_prep, g.h, g.rel, g.st.offsets, g.st.weights,
+                     plan.fsig))
     if estimate_error:
         hu = _groups_h(groups, plan)
         fx, nfx = _f_at_x(plan) if st.method != "complex" else (0.0, 0)
@@ -1103,13 +1104,18 @@ def gradient(
     return value
 
 
-def _cache_fast(f, key: tuple, record: tuple) -> None:
-    """Record a default gradient's kernel for f under key = (method, dtype char, shape)."""
+def _cache_fast(f, x: np.ndarray, out: np.ndarray, key: tuple, record: tuple) -> None:
+    """Record a default gradient's kernel for f under key = (method, dtype char, shape), with the
+    compiled check of x and out the fast path calls: loaded here, in the first answer (loading
+    it from numba's cache took 3-5 ms, which had made the second call the slow one)."""
     if not any(k[0] == id(f) for k in _FAST):
         weakref.finalize(f, _forget_fast, id(f))
-    # then: the bound kernel and the compiled check (set by the first fast call), the number of
-    # fast calls, and the baked kernel (runner.bake: None not yet, False never)
-    _FAST[(id(f), *key)] = [*record, None, None, 0, None]
+    K.count_nonfinite2(x, out)
+    cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(out)))
+    check = K.count_nonfinite2 if cres is None else cres.entry_point  # its overload: no type dispatch
+    # then: the bound kernel (set by the first fast call), the check, the number of fast calls,
+    # and the baked kernel (runner.bake: None not yet, False never)
+    _FAST[(id(f), *key)] = [*record, None, check, 0, None]
 
 
 def _forget_fast(fid: int) -> None:
@@ -1144,12 +1150,7 @@ def _fast_gradient(f, x: np.ndarray, c: list):
                 c[6] = direct(f, prep, K.grad_body, args, fsig)
             else:
                 go(x.size, args)
-            if check is None:
-                bad = K.count_nonfinite2(x, out)
-                cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(out)))
-                c[7] = None if cres is None else cres.entry_point
-            else:
-                bad = check(x, out)
+            bad = check(x, out)
             c[8] = calls + 1
             if (baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
                     and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER):
@@ -1180,7 +1181,7 @@ def _bake(f, prep, args: tuple, x: np.ndarray, go, check):
         return False
     cres = baked.overloads.get((numba.typeof(x), numba.typeof(out)))
     fast = baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
-    if _BAKE_TIMED and go is not None and check is not None:
+    if _BAKE_TIMED and go is not None:
         tb = tp = np.inf
         for _ in range(5):
             t0 = time.perf_counter()
