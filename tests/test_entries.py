@@ -310,3 +310,26 @@ def test_a_kernel_that_cannot_be_baked_leaves_the_call_alone(monkeypatch):
     exact = optimize.rosen_der(x)
     for g in gs:
         np.testing.assert_allclose(g, exact, rtol=TOL[np.float64], atol=TOL[np.float64] * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_complex_step_tiers_up_on_trial(monkeypatch, keep, dtype):
+    """A complex-step gradient gives way to the kernel specialised on f after INLINE_AFTER; its
+    third run is timed against the pointer kernel's best, and the loser goes (TRIAL_MARGIN inf:
+    the specialised kernel always wins; 0: it always loses and the pointer kernel comes back)."""
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
+    monkeypatch.setattr(R, "TRIAL_MARGIN", np.inf if keep else 0.0)
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 9).astype(dtype)
+    gs = [fdkit.gradient(f, x, method="complex", full_output=True).value for _ in range(6)]
+    # calls 1-2 through the pointer (the second counted: over the limit), 3-5 specialised (the
+    # fifth judged), 6 through the winner
+    assert _specialised(f) == 1
+    pointer_back = any(p is not None for p in R._POINTERS[f].values())
+    assert pointer_back is (not keep)
+    assert not R._TRIALS.get(f)
+    for g in gs[1:]:
+        np.testing.assert_array_equal(g, gs[0])
+    exact = optimize.rosen_der(x.astype(np.float64))
+    np.testing.assert_allclose(gs[-1], exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())

@@ -5,12 +5,13 @@ plain (the kernels' Python twins).
   compiled kernel per (prep, body) and signature of f, kept in numba's disk cache, calls f
   through the address of f's compiled code.  A new f costs its own compilation only (0.07-0.4 s
   measured, nothing if the user called f already) instead of 0.8-2.7 s for a kernel specialised
-  on it.  After ``INLINE_AFTER`` seconds of run time with one elementwise kernel (f called per
-  point; see :func:`_tiers_up`), f is compiled *into* a kernel specialised on it (inlined: a very
-  cheap f runs up to 5x faster, measured), as a
-  private copy (numba does not inline a function that was already compiled for Python callers)
-  behind a small jitted entry point kept per (driver, prep, body, f): calling it from Python
-  costs ~0.4 us, against ~6-15 us for passing dispatchers as arguments.  f's result type (and so
+  on it.  After ``INLINE_AFTER`` seconds of run time with one elementwise or complex-step kernel
+  (see :func:`_tiers_up`), f is compiled *into* a kernel specialised on it (inlined: a very
+  cheap f runs up to 5x faster, measured), kept only if its first timed run is faster
+  (:data:`TRIAL_MARGIN`), as a private copy (numba does not inline a function that was already
+  compiled for Python callers) behind a small jitted entry point kept per (driver, prep, body,
+  f): calling it from Python costs ~0.4 us, against ~6-15 us for passing dispatchers as
+  arguments.  f's result type (and so
   the working precision) is read from the signature numba compiles for the user's f (no
   evaluation of f is spent on it).
 * A plain Python callable runs the *same* kernel code: :func:`python_kernel` gives the Python
@@ -221,24 +222,37 @@ def _serial_is_enough(f, prep, body, args: tuple, n: int, sig=None):
 
 
 #: seconds a jitted f may run in the shared kernels of :mod:`fdkit.engine.entries` (f called
-#: through a pointer) for one elementwise (prep, body) (see :func:`_tiers_up`; and the gradient's
-#: fast path, see ``fdkit.api._fast_gradient``) before fdkit compiles the kernel specialised on f (f
-#: inlined; faster for a very cheap f, but 0.5-2 s of compilation per f): the classic tiering of
-#: a JIT, paid only where the run time it may save is already larger than it.  None: never
-#: specialise; 0: specialise at once (the behaviour before the shared kernels)
+#: through a pointer) for one (prep, body) that tiers up (see :func:`_tiers_up`; and the
+#: gradient's fast path, see ``fdkit.api._fast_gradient``) before fdkit compiles the kernel
+#: specialised on f (f inlined; faster for a very cheap f, but 0.5-4 s of compilation per f):
+#: the classic tiering of a JIT, paid only where the run time it may save is already larger
+#: than it.  None: never specialise; 0: specialise at once (the behaviour before the shared
+#: kernels)
 INLINE_AFTER = 1.0
 _POINTERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _tiers_up(body) -> bool:
-    """Whether a body's pointer kernel gives way to the specialised one after ``INLINE_AFTER``:
-    only where f is called per point on a number (elementwise derivatives; a cheap f ran 5x
-    faster inlined, x*x + 3x at 13.3 against 2.4 ns per point).  Where f is called on whole
-    vectors (gradients, Jacobians, Hessians) inlining gained nothing or lost, measured on
-    Rosenbrock at N = 10^4 and the mlp at N = 1000: forward 102-118 ms through the pointer
-    against 108-109 inlined, 53-59 against 70-72 in parallel; mlp 17-20 against 28-30 ms; and
-    the specialised kernel costs 2-4 s to compile."""
-    return body is K.deriv_body or body is RI.deriv_body
+def _tiers_up(body, args: tuple) -> bool:
+    """Whether a body's pointer kernel gives way to the specialised one after ``INLINE_AFTER``
+    (on trial, see :data:`TRIAL_MARGIN`): where f is called per point on a number (elementwise
+    derivatives; a cheap f ran 5x faster inlined, x*x + 3x at 13.3 against 2.4 ns per point),
+    and for the complex step of a gradient or Jacobian (Rosenbrock at N = 10^4: 324-397 ms
+    inlined against 420-505 through the pointer, 193-201 against 268-280 in parallel; the mlp's
+    no faster).  Where a real f is called on whole vectors (forward, central, Richardson
+    gradients, Jacobians, Hessians) inlining gained nothing or lost, measured on Rosenbrock at
+    N = 10^4 and the mlp at N = 1000: forward 102-118 ms through the pointer against 108-109
+    inlined, 53-59 against 70-72 in parallel; mlp 17-20 against 28-30 ms; and the specialised
+    kernel costs 2-4 s to compile."""
+    if body is K.deriv_body or body is RI.deriv_body:
+        return True
+    return (body is K.grad_body or body is K.jac_body) and np.iscomplexobj(args[3])  # the offsets
+
+
+#: a kernel specialised on f is kept only if its first timed run (its third call: the first two
+#: compile) takes at most this fraction of the pointer kernel's best time per item; else the
+#: pointer kernel comes back for good
+TRIAL_MARGIN = 1.0
+_TRIALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class _Pointer:
@@ -247,11 +261,12 @@ class _Pointer:
     with the overload itself skips numba's type dispatch: ~3 us against ~11 us), ``spent`` the
     seconds run."""
 
-    __slots__ = ("entry", "head", "calls", "spent", "parallel", "code")
+    __slots__ = ("entry", "head", "calls", "spent", "parallel", "code", "best")
 
     def __init__(self, entry, head, parallel, code):
         self.entry, self.head, self.calls, self.spent, self.parallel = entry, head, {}, 0.0, parallel
         self.code = code  # f's compile result: keeps the machine code at head's addresses alive
+        self.best = np.inf  # the best seconds per item of a counted run
 
 
 def _shape(args: tuple) -> tuple:
@@ -306,10 +321,25 @@ def _run_pointer(f, p, args, n, key) -> int | None:
         return int(cnt)
     t0 = time.perf_counter()
     cnt = call(*p.head, n, args, nt)
-    p.spent += time.perf_counter() - t0
-    if INLINE_AFTER is not None and p.spent > INLINE_AFTER and _tiers_up(key[1]):
-        _POINTERS[f][key] = None  # from the next call on: the specialised kernel
+    dt = time.perf_counter() - t0
+    p.spent += dt
+    p.best = min(p.best, dt / max(n, 1))
+    if INLINE_AFTER is not None and p.spent > INLINE_AFTER and _tiers_up(key[1], args):
+        _POINTERS[f][key] = None  # from the next call on: the specialised kernel, on trial
+        _cache(_TRIALS, f)[(key[0], key[1], len(args), key[3])] = [p, key, 0]
     return int(cnt)
+
+
+def _judge(f, tkey, trial, seconds_per_item) -> None:
+    """The trial of a specialised kernel (see :data:`TRIAL_MARGIN`): its third run decides."""
+    trial[2] += 1
+    if trial[2] < 3:
+        return
+    del _TRIALS[f][tkey]
+    p, key = trial[0], trial[1]
+    if seconds_per_item > TRIAL_MARGIN * p.best:
+        p.spent = -np.inf  # never again
+        _POINTERS[f][key] = p
 
 
 def direct(f, prep, body, args: tuple, sig=None):
@@ -372,7 +402,7 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
     a shared cached entry that calls f by pointer (``sig = (key, argument types)`` of the
     overload of f the kernels call, see :mod:`fdkit.engine.entries`), or through an entry point
     specialised on f (no ``sig``, a pair without a shared entry, or ``INLINE_AFTER`` seconds
-    spent in an elementwise kernel); serial or prange driver (``parallel=True`` runs serially where the serial run is too
+    spent in a kernel that tiers up, see :func:`_tiers_up`); serial or prange driver (``parallel=True`` runs serially where the serial run is too
     short for threads to pay, see ``PARALLEL_MIN_SECONDS``).  A plain (already wrapped) f runs
     through the Python twins, serially.  Returns nfev."""
     jitted = is_jitted(f)
@@ -388,10 +418,17 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
                 cnt = _run_pointer(f, p, args, n, (prep, body, sig[0], parallel))
                 if cnt is not None:
                     return cnt
-        e = _ENTRIES.get(f, {}).get((prep, body, len(args), parallel))
+        ekey = (prep, body, len(args), parallel)
+        e = _ENTRIES.get(f, {}).get(ekey)
         if e is None:
             e = _entry(K.driver(len(args), parallel), prep, body, f, len(args), parallel)
-        return int(e(n, *args))
+        trial = _TRIALS.get(f, {}).get(ekey)
+        if trial is None:
+            return int(e(n, *args))
+        t0 = time.perf_counter()
+        cnt = int(e(n, *args))
+        _judge(f, ekey, trial, (time.perf_counter() - t0) / max(n, 1))
+        return cnt
     with np.errstate(all="ignore"):  # numba's float semantics: NaN and inf propagate silently
         return int(K.driver(len(args), jitted=False)(f, python_kernel(prep), python_kernel(body), n, *args))
 
