@@ -40,6 +40,8 @@ def main(path):
         for method in ("forward", "central", "complex"):
             ser = g.get(f"fdkit_gradient:{n}-{method}-serial")
             par = g.get(f"fdkit_gradient:{n}-{method}-parallel")
+            if not ser:  # a run of part of the suite
+                continue
             line = f"  {method:8s} / floor = {ratio(ser, floor)}"
             if par:
                 line += f";  parallel / serial = {ratio(par, ser)}"
