@@ -1133,7 +1133,8 @@ def _fast_gradient(f, x: np.ndarray, c: list):
     """The default gradient of a jitted f at a C-contiguous x whose (method, dtype, shape) a full
     call has seen: that call's kernel and steps, none of the checks it has passed once (f's
     signature, the stencil, the options), the kernel's compiled overload called directly
-    (:func:`fdkit.engine.runner.direct`); x's finiteness and the result's are still checked, in
+    (:func:`fdkit.engine.runner.direct`; through run() where the kernel tiers up, as the complex
+    step's does); x's finiteness and the result's are still checked, in
     one compiled pass after the kernel.  It skips ~10 us of Python per call (an optimiser calls
     gradient thousands of times at small N).  A small x's kernel is baked (steps and stencil
     frozen into it, f inlined: :func:`fdkit.engine.runner.bake`) once the calls have spent
@@ -1145,16 +1146,18 @@ def _fast_gradient(f, x: np.ndarray, c: list):
             bad = baked(x, out)
         else:
             args = (x.copy(), hv, rel, offsets, weights, out, _UNKNOWN, ())  # f may write to its input: a copy
-            if go is None:
-                run(f, prep, K.grad_body, args, x.size, sig=fsig)
-                c[6] = direct(f, prep, K.grad_body, args, fsig)
-            else:
+            if go:
                 go(x.size, args)
+            else:  # not bound yet, or a kernel that tiers up: run() decides (False)
+                run(f, prep, K.grad_body, args, x.size, sig=fsig)
+                if go is None:
+                    c[6] = direct(f, prep, K.grad_body, args, fsig)
             bad = check(x, out)
             c[8] = calls + 1
             if (baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
                     and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER):
-                c[9] = _bake(f, prep, args, x, c[6], c[7])
+                again = c[6] or (lambda n, a: run(f, prep, K.grad_body, a, n, sig=fsig))
+                c[9] = _bake(f, prep, args, x, again, c[7])
     except Exception:
         if _count_nonfinite(x):  # f raised at a non-finite x: the x is the error
             raise_nonfinite_x(x)
@@ -1168,7 +1171,7 @@ def _fast_gradient(f, x: np.ndarray, c: list):
 
 def _bake(f, prep, args: tuple, x: np.ndarray, go, check):
     """The baked kernel of a fast gradient, compiled, checked against the run just made and
-    timed against the shared kernel's call (``go`` and ``check``, best of 5 alternating runs;
+    timed against the kernel it would replace (``go(n, args)`` and ``check``, best of 5 alternating runs;
     ``_BAKE_TIMED``), or False: numba cannot build it, its numbers differ, or it is not faster
     (an f inlined into its caller can run slower: measured, the mlp's gradient at N = 1000)."""
     try:
@@ -1181,7 +1184,7 @@ def _bake(f, prep, args: tuple, x: np.ndarray, go, check):
         return False
     cres = baked.overloads.get((numba.typeof(x), numba.typeof(out)))
     fast = baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
-    if _BAKE_TIMED and go is not None:
+    if _BAKE_TIMED:
         tb = tp = np.inf
         for _ in range(5):
             t0 = time.perf_counter()

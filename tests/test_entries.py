@@ -333,3 +333,20 @@ def test_the_complex_step_tiers_up_on_trial(monkeypatch, keep, dtype):
         np.testing.assert_array_equal(g, gs[0])
     exact = optimize.rosen_der(x.astype(np.float64))
     np.testing.assert_allclose(gs[-1], exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_fast_path_keeps_the_complex_steps_tiering(monkeypatch, dtype):
+    """Repeated default complex-step gradients (the fast path) tier up like the full path's."""
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
+    monkeypatch.setattr(R, "TRIAL_MARGIN", np.inf)  # the specialised kernel wins its trial
+    monkeypatch.setattr(api, "_FAST_CALL_SECONDS", 0.0)  # no baking in this test
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 9).astype(dtype)
+    gs = [fdkit.gradient(f, x, method="complex") for _ in range(6)]
+    assert api._FAST[(id(f), "complex", x.dtype.char, x.shape)][6] is False  # run() decides
+    assert _specialised(f) == 1 and not R._TRIALS.get(f)
+    for g in gs[1:]:
+        np.testing.assert_array_equal(g, gs[0])
+    exact = optimize.rosen_der(x.astype(np.float64))
+    np.testing.assert_allclose(gs[-1], exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())

@@ -344,10 +344,11 @@ def _judge(f, tkey, trial, seconds_per_item) -> None:
 
 def direct(f, prep, body, args: tuple, sig=None):
     """The compiled overload a serial :func:`run` of these args last used, bound for a repeated
-    call: ``go(n, args) -> nfev``, or None (not run yet, or not jitted).  It skips run()'s
-    lookups (~2-4 us at N = 10), and with them the tiering: the caller keeps the kernel it got
-    (the gradient's fast path: f is called on whole points there, through a pointer as fast as
-    inlined, measured on Rosenbrock at N = 1000)."""
+    call: ``go(n, args) -> nfev``; None if there is none yet (not run, or not jitted); False
+    where the kernel tiers up (:func:`_tiers_up`), so that the caller keeps calling run(),
+    which owns the tiering and its trial.  It skips run()'s lookups (~2-4 us at N = 10)."""
+    if _tiers_up(body, args):
+        return False
     if sig is not None and INLINE_AFTER != 0:
         p = _POINTERS.get(f, {}).get((prep, body, sig[0], False))
         if p is not None:
