@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fdkit
+from fdkit.engine import kernels as K
 from fdkit.stencils import get_stencil, stencils
 
 from naive import naive_derivative, naive_gradient, naive_hessian, naive_jacobian
@@ -203,3 +204,21 @@ def test_parallel_cut_off_does_not_time_large_work_serially(monkeypatch):
     for _ in range(3):
         np.testing.assert_allclose(fdkit.gradient(f, x, parallel=True), 3 * x**2, rtol=1e-8, atol=1e-10)
     assert f not in runner._PARALLEL  # no decision was timed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_borrowed_view_writes_through_and_python_gets_the_array_itself(dtype):
+    """kernels.borrowed: a view without reference counting (Richardson's tableau rows); writes
+    through it land in the array, which alive() keeps; in Python it is the array itself."""
+
+    @numba.njit
+    def fill(a):
+        b = K.borrowed(a)
+        for i in range(b.size):
+            b[i] = 2 * i + 1
+        return K.alive(a)
+
+    a = np.zeros(5, dtype=dtype)
+    assert fill(a) == 0
+    np.testing.assert_array_equal(a, np.array([1, 3, 5, 7, 9], dtype=dtype))
+    assert K.borrowed(a) is a

@@ -41,7 +41,7 @@ from numba import prange
 
 from .._progress import bar
 from ..steps import RICH_FACTOR, RICH_H0, RICH_NOISE, RICH_PATIENCE, RICH_RATIO, RICH_ROUNDING, RICH_ROWS, RICH_SAFE
-from .kernels import hess_cross, hess_diag, jit, jit_cached, jit_outer_cached, jit_par_cached, like
+from .kernels import alive, borrowed, hess_cross, hess_diag, jit, jit_cached, jit_outer_cached, jit_par_cached, like
 
 __all__ = ["rich_sequence", "deriv_body", "grad_prep", "grad_body", "jac_body", "hess_prep", "hess_body", "ROWS",
            "CONVERGED", "ROUNDING", "MAXITER", "NONFINITE", "rows_run", "rows_update", "rows_init",
@@ -390,6 +390,17 @@ def diff_component(f, ctx, i, j, ai, aj):
 # -------------------------------------------------------------------------------- bodies
 
 
+@jit(inline="always")
+def _scratch(rows, h):
+    """A body's tableau scratch: (T0, t0, T, t, h) with T0 and t0 one tableau row and its steps
+    (2-D: _push indexes T[r, j]), T, t and h their :func:`~fdkit.engine.kernels.borrowed` views
+    and h's, which the sequences take without reference counting.  The body ends with
+    ``alive(T0) + alive(t0)``, which keeps the rows alive while the views are used."""
+    T0 = np.empty((1, rows))
+    t0 = np.empty((1, rows))
+    return T0, t0, borrowed(T0), borrowed(t0), borrowed(h)
+
+
 @jit
 def _store(r, status, c, i, out, err, hch, lev, stat, nfe):
     err[i] = r[0]
@@ -414,8 +425,7 @@ def deriv_body(f, args, shared, lo, hi):
     and the evaluations per point; returns nfev (about 6-14 per point for n = 1; more where a
     second sequence runs)."""
     x, h, userh, n, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
-    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
-    t = np.empty((1, ctl[2]))
+    T0, t0, T, t, h = _scratch(ctl[2], h)
     cnt = 0
     for i in range(lo, hi):
         xi = x[i]
@@ -429,7 +439,7 @@ def deriv_body(f, args, shared, lo, hi):
                                      s == 0, T, t)
         cnt += c + c0
         _store(r, status, c + c0, i, out, err, hch, lev, stat, nfe)
-    return cnt
+    return cnt + alive(T0) + alive(t0)
 
 
 @jit
@@ -450,8 +460,7 @@ def grad_body(f, args, f0, lo, hi):
     x, h, userh, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
-    t = np.empty((1, ctl[2]))
+    T0, t0, T, t, h = _scratch(ctl[2], h)
     cnt = 0
     for i in range(lo, hi):
         xi = flat[i]
@@ -460,7 +469,7 @@ def grad_body(f, args, f0, lo, hi):
                                      s == 0, T, t)
         cnt += c
         _store(r, status, c, i, out, err, hch, lev, stat, nfe)
-    return cnt
+    return cnt + alive(T0) + alive(t0)
 
 
 @jit
@@ -473,8 +482,7 @@ def jac_body(f, args, shared, lo, hi):
     rows = ctl[2]
     work = x.copy()
     flat = work.reshape(work.size)
-    T = np.empty((1, rows))
-    t = np.empty((1, rows))
+    T0, t0, T, t, h = _scratch(rows, h)
     steps = np.empty(2 * rows)
     fplus = np.empty((2 * rows, m))
     fminus = np.empty((2 * rows, m))
@@ -495,7 +503,7 @@ def jac_body(f, args, shared, lo, hi):
         for r in range(m):
             nfe[r, i] = col
         cnt += col
-    return cnt
+    return cnt + alive(T0) + alive(t0)
 
 
 @jit
@@ -528,15 +536,14 @@ def hess_body(f, args, f0, lo, hi):
     n = x.size
     work = x.copy()
     flat = work.reshape(n)
-    T = np.empty((1, ctl[2]))  # one tableau row (2-D: _push indexes T[r, j])
-    t = np.empty((1, ctl[2]))
+    T0, t0, T, t, h = _scratch(ctl[2], h)
     cnt = 0
     for k in range(lo, hi):
         cnt += _hess_row(f, work, flat, k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat, nfe, fa)
         if n - 1 - k != k:
             cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat,
                              nfe, fa)
-    return cnt
+    return cnt + alive(T0) + alive(t0)
 
 
 # ------------------------------------------------------------- row-batched driver (batched f)
