@@ -458,7 +458,8 @@ def grad_body(f, args, f0, lo, hi):
     hch, lev, stat, nfe)`` (outputs flat); f0 = f(x) from ``grad_prep``; one private work copy of
     x per call."""
     x, h, userh, eps, retry, ctl, dirs, out, err, hch, lev, stat, nfe, fa = args
-    work = x.copy()
+    work0 = x.copy()
+    work = borrowed(work0)  # the helpers take it without reference counting (kernels.borrowed)
     flat = work.reshape(work.size)
     T0, t0, T, t, h = _scratch(ctl[2], h)
     cnt = 0
@@ -469,7 +470,7 @@ def grad_body(f, args, f0, lo, hi):
                                      s == 0, T, t)
         cnt += c
         _store(r, status, c, i, out, err, hch, lev, stat, nfe)
-    return cnt + alive(T0) + alive(t0)
+    return cnt + alive(T0) + alive(t0) + alive(work0)
 
 
 @jit
@@ -480,13 +481,15 @@ def jac_body(f, args, shared, lo, hi):
     x, f0, h, userh, eps, retry, ctl, dirs, jac, err, hch, lev, stat, nfe, fa = args
     m = jac.shape[0]
     rows = ctl[2]
-    work = x.copy()
+    work0 = x.copy()
+    work = borrowed(work0)  # it and the cache go to the helpers without reference counting
     flat = work.reshape(work.size)
     T0, t0, T, t, h = _scratch(rows, h)
-    steps = np.empty(2 * rows)
-    fplus = np.empty((2 * rows, m))
-    fminus = np.empty((2 * rows, m))
-    ncached = np.zeros(1, dtype=np.int64)
+    steps0 = np.empty(2 * rows)
+    fplus0 = np.empty((2 * rows, m))
+    fminus0 = np.empty((2 * rows, m))
+    ncached0 = np.zeros(1, dtype=np.int64)
+    steps, fplus, fminus, ncached = borrowed(steps0), borrowed(fplus0), borrowed(fminus0), borrowed(ncached0)
     cnt = 0
     for i in range(lo, hi):
         ncached[0] = 0
@@ -503,7 +506,7 @@ def jac_body(f, args, shared, lo, hi):
         for r in range(m):
             nfe[r, i] = col
         cnt += col
-    return cnt + alive(T0) + alive(t0)
+    return cnt + alive(T0) + alive(t0) + alive(work0) + alive(steps0) + alive(fplus0) + alive(fminus0) + alive(ncached0)
 
 
 @jit
@@ -534,7 +537,8 @@ def hess_body(f, args, f0, lo, hi):
     entry."""
     x, h, userh, eps, retry, ctl, out, err, hch, lev, stat, nfe, fa = args
     n = x.size
-    work = x.copy()
+    work0 = x.copy()
+    work = borrowed(work0)  # the helpers take it without reference counting (kernels.borrowed)
     flat = work.reshape(n)
     T0, t0, T, t, h = _scratch(ctl[2], h)
     cnt = 0
@@ -543,7 +547,7 @@ def hess_body(f, args, f0, lo, hi):
         if n - 1 - k != k:
             cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat,
                              nfe, fa)
-    return cnt + alive(T0) + alive(t0)
+    return cnt + alive(T0) + alive(t0) + alive(work0)
 
 
 # ------------------------------------------------------------- row-batched driver (batched f)
