@@ -395,7 +395,7 @@ def _scratch(rows, h):
     """A body's tableau scratch: (T0, t0, T, t, h) with T0 and t0 one tableau row and its steps
     (2-D: _push indexes T[r, j]), T, t and h their :func:`~fdkit.engine.kernels.borrowed` views
     and h's, which the sequences take without reference counting.  The body ends with
-    ``alive(T0) + alive(t0)``, which keeps the rows alive while the views are used."""
+    ``alive(T0, t0)``, which keeps the rows alive while the views are used."""
     T0 = np.empty((1, rows))
     t0 = np.empty((1, rows))
     return T0, t0, borrowed(T0), borrowed(t0), borrowed(h)
@@ -439,7 +439,7 @@ def deriv_body(f, args, shared, lo, hi):
                                      s == 0, T, t)
         cnt += c + c0
         _store(r, status, c + c0, i, out, err, hch, lev, stat, nfe)
-    return cnt + alive(T0) + alive(t0)
+    return cnt + alive(T0, t0)
 
 
 @jit
@@ -470,7 +470,7 @@ def grad_body(f, args, f0, lo, hi):
                                      s == 0, T, t)
         cnt += c
         _store(r, status, c, i, out, err, hch, lev, stat, nfe)
-    return cnt + alive(T0) + alive(t0) + alive(work0)
+    return cnt + alive(T0, t0, work0)
 
 
 @jit
@@ -506,7 +506,7 @@ def jac_body(f, args, shared, lo, hi):
         for r in range(m):
             nfe[r, i] = col
         cnt += col
-    return cnt + alive(T0) + alive(t0) + alive(work0) + alive(steps0) + alive(fplus0) + alive(fminus0) + alive(ncached0)
+    return cnt + alive(T0, t0, work0, steps0, fplus0, fminus0, ncached0)
 
 
 @jit
@@ -547,7 +547,7 @@ def hess_body(f, args, f0, lo, hi):
         if n - 1 - k != k:
             cnt += _hess_row(f, work, flat, n - 1 - k, f0, h, userh, eps, retry, ctl, T, t, out, err, hch, lev, stat,
                              nfe, fa)
-    return cnt + alive(T0) + alive(t0) + alive(work0)
+    return cnt + alive(T0, t0, work0)
 
 
 # ------------------------------------------------------------- row-batched driver (batched f)
