@@ -42,9 +42,19 @@ def _record(benchmark, who, value, error, nfev, exact):
     return err
 
 
+@pytest.fixture
+def specialised(monkeypatch):
+    """Timed on the kernel specialised on f, which a kernel tiers up to after
+    ``runner.INLINE_AFTER`` seconds of use (the first second runs on the shared kernel that
+    calls f by pointer): the steady state, whatever the order and length of the rounds."""
+    from fdkit.engine import runner
+
+    monkeypatch.setattr(runner, "INLINE_AFTER", 0)
+
+
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("fname", list(FUNCS))
-def test_fdkit_richardson(benchmark, points, fname, parallel):
+def test_fdkit_richardson(benchmark, points, fname, parallel, specialised):
     f, _, fprime = FUNCS[fname]
     benchmark.group = f"richardson-{fname}"
     for _ in range(2):  # compile the kernel, then the cached entry point
@@ -57,7 +67,7 @@ def test_fdkit_richardson(benchmark, points, fname, parallel):
 
 
 @pytest.mark.parametrize("fname", list(FUNCS))
-def test_fdkit_richardson_at_scipys_tolerance(benchmark, points, fname):
+def test_fdkit_richardson_at_scipys_tolerance(benchmark, points, fname, specialised):
     """The same stopping rule as scipy.differentiate's defaults (rtol = sqrt(eps), atol = the
     smallest normal float): evaluations per point at equal demands."""
     f, _, fprime = FUNCS[fname]
