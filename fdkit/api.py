@@ -1151,13 +1151,18 @@ def _fast_gradient(f, x: np.ndarray, c: list):
             else:  # not bound yet, or a kernel that tiers up: run() decides (False)
                 run(f, prep, K.grad_body, args, x.size, sig=fsig)
                 if go is None:
-                    c[6] = direct(f, prep, K.grad_body, args, fsig)
+                    # an x that will be baked binds the shared kernel even where the kernel
+                    # tiers up (the complex step): the baked kernel is its specialisation, and
+                    # run()'s bookkeeping cost ~5 us per call at N = 10 until then
+                    c[6] = direct(f, prep, K.grad_body, args, fsig,
+                                  baked_later=_bakes(x, baked) and _FAST_CALL_SECONDS > 0)
             bad = check(x, out)
             c[8] = calls + 1
-            if (baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
-                    and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER):
+            if _bakes(x, baked) and calls * _FAST_CALL_SECONDS >= RN.INLINE_AFTER:
                 again = c[6] or (lambda n, a: run(f, prep, K.grad_body, a, n, sig=fsig))
                 c[9] = _bake(f, prep, args, x, again, c[7])
+                if c[9] is False:
+                    c[6] = None  # not baked: bound again, through run() where the kernel tiers up
     except Exception:
         if _count_nonfinite(x):  # f raised at a non-finite x: the x is the error
             raise_nonfinite_x(x)
@@ -1167,6 +1172,12 @@ def _fast_gradient(f, x: np.ndarray, c: list):
             raise_nonfinite_x(x)
         _warn_nonfinite(out, "gradient", stacklevel=4)
     return out if x.ndim == 1 and x.dtype.char == "d" else _like_x(out, x)
+
+
+def _bakes(x: np.ndarray, baked) -> bool:
+    """Whether the fast path bakes this x's kernel once its calls have spent
+    ``runner.INLINE_AFTER`` seconds (not tried yet, tiering on, x small)."""
+    return baked is None and RN.INLINE_AFTER is not None and x.size <= BAKE_MAX_SIZE
 
 
 def _bake(f, prep, args: tuple, x: np.ndarray, go, check):

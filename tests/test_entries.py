@@ -350,3 +350,28 @@ def test_the_fast_path_keeps_the_complex_steps_tiering(monkeypatch, dtype):
         np.testing.assert_array_equal(g, gs[0])
     exact = optimize.rosen_der(x.astype(np.float64))
     np.testing.assert_allclose(gs[-1], exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_fast_path_binds_the_shared_kernel_where_the_complex_step_will_be_baked(monkeypatch, dtype):
+    """A small x that the fast path will bake (runner.bake: f inlined, the specialisation) runs
+    on the shared pointer kernel until then, not through run()'s tiering; a bake that is turned
+    down hands the tiering back to run()."""
+    monkeypatch.setattr(api, "_FAST_CALL_SECONDS", 1e-15)  # the bake: far away
+    f = _fresh()
+    x = np.linspace(-1.2, 1.4, 9).astype(dtype)
+    gs = [fdkit.gradient(f, x, method="complex") for _ in range(5)]
+    rec = api._FAST[(id(f), "complex", x.dtype.char, x.shape)]
+    assert callable(rec[6]) and rec[9] is None  # bound to the pointer kernel, not baked yet
+    assert _specialised(f) == 0
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)  # run() specialises at once from here
+    monkeypatch.setattr(api, "_FAST_CALL_SECONDS", 1e9)
+    monkeypatch.setattr(api, "_bake", lambda *a: False)  # the bake is turned down
+    gs.append(fdkit.gradient(f, x, method="complex"))
+    assert rec[9] is False and rec[6] is None
+    gs += [fdkit.gradient(f, x, method="complex") for _ in range(2)]
+    assert rec[6] is False  # run() decides again, and tiers up
+    assert _specialised(f) == 1
+    exact = optimize.rosen_der(x.astype(np.float64))
+    for g in gs:
+        np.testing.assert_allclose(g, exact, rtol=TOL[dtype], atol=TOL[dtype] * np.abs(exact).max())

@@ -342,12 +342,14 @@ def _judge(f, tkey, trial, seconds_per_item) -> None:
         _POINTERS[f][key] = p
 
 
-def direct(f, prep, body, args: tuple, sig=None):
+def direct(f, prep, body, args: tuple, sig=None, baked_later: bool = False):
     """The compiled overload a serial :func:`run` of these args last used, bound for a repeated
     call: ``go(n, args) -> nfev``; None if there is none yet (not run, or not jitted); False
     where the kernel tiers up (:func:`_tiers_up`), so that the caller keeps calling run(),
-    which owns the tiering and its trial.  It skips run()'s lookups (~2-4 us at N = 10)."""
-    if _tiers_up(body, args):
+    which owns the tiering and its trial, unless ``baked_later`` (the caller will replace the
+    kernel by its own specialisation, :func:`bake`).  It skips run()'s lookups (~2-4 us at
+    N = 10)."""
+    if _tiers_up(body, args) and not baked_later:
         return False
     if sig is not None and INLINE_AFTER != 0:
         p = _POINTERS.get(f, {}).get((prep, body, sig[0], False))
