@@ -1114,8 +1114,9 @@ def _cache_fast(f, x: np.ndarray, out: np.ndarray, key: tuple, record: tuple) ->
     cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(out)))
     check = K.count_nonfinite2 if cres is None else cres.entry_point  # its overload: no type dispatch
     # then: the bound kernel (set by the first fast call), the check, the number of fast calls,
-    # and the baked kernel (runner.bake: None not yet, False never)
-    _FAST[(id(f), *key)] = [*record, None, check, 0, None]
+    # the baked kernel (runner.bake: None not yet, False never), and whether the result is
+    # returned as it is (a 1-D float64 x) or reshaped and cast to x's
+    _FAST[(id(f), *key)] = [*record, None, check, 0, None, x.ndim == 1 and x.dtype.char == "d"]
 
 
 def _forget_fast(fid: int) -> None:
@@ -1139,7 +1140,7 @@ def _fast_gradient(f, x: np.ndarray, c: list):
     gradient thousands of times at small N).  A small x's kernel is baked (steps and stencil
     frozen into it, f inlined: :func:`fdkit.engine.runner.bake`) once the calls have spent
     ``runner.INLINE_AFTER`` seconds, the tiering of the shared kernels."""
-    prep, hv, rel, offsets, weights, fsig, go, check, calls, baked = c
+    prep, hv, rel, offsets, weights, fsig, go, check, calls, baked, plain = c
     try:
         out = np.empty(x.size)
         if baked:
@@ -1171,7 +1172,7 @@ def _fast_gradient(f, x: np.ndarray, c: list):
         if _count_nonfinite(x):
             raise_nonfinite_x(x)
         _warn_nonfinite(out, "gradient", stacklevel=4)
-    return out if x.ndim == 1 and x.dtype.char == "d" else _like_x(out, x)
+    return out if plain else _like_x(out, x)
 
 
 def _bakes(x: np.ndarray, baked) -> bool:
