@@ -164,7 +164,9 @@ def test_the_callers_array_is_never_modified():
 def test_parallel_cut_off_runs_small_work_serially(monkeypatch):
     from fdkit.engine import runner
 
-    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 50e-6)
+    # 1 ms: far from both sides (a single timed run decides, and a loaded CI machine once took
+    # the cheap f's ~5 us gradient past 50 us)
+    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 1e-3)
 
     @numba.njit
     def f(v):
@@ -176,12 +178,12 @@ def test_parallel_cut_off_runs_small_work_serially(monkeypatch):
     np.testing.assert_allclose(g, 3 * x**2, rtol=1e-8, atol=1e-10)
     decided = [v for k, v in runner._PARALLEL[f].items() if k[3] == x.size]
     assert decided == [True]  # 10 parameters of a cheap f: serial
-    # a slow f (20 000 sums per call, ~10 ms per gradient) is worth the threads
+    # a slow f (100 000 sums per call, 6-9 ms per gradient here) is worth the threads
 
     @numba.njit
     def slow(v):
         s = 0.0
-        for _ in range(20000):
+        for _ in range(100000):
             s += np.sum(v) * 1e-30
         return np.sum(v**3) + s
 
