@@ -1111,12 +1111,18 @@ def _cache_fast(f, x: np.ndarray, out: np.ndarray, key: tuple, record: tuple) ->
     if not any(k[0] == id(f) for k in _FAST):
         weakref.finalize(f, _forget_fast, id(f))
     K.count_nonfinite2(x, out)
-    cres = K.count_nonfinite2.overloads.get((numba.typeof(x), numba.typeof(out)))
-    check = K.count_nonfinite2 if cres is None else cres.entry_point  # its overload: no type dispatch
+    check = _entry_point(K.count_nonfinite2, x, out)
     # then: the bound kernel (set by the first fast call), the check, the number of fast calls,
     # the baked kernel (runner.bake: None not yet, False never), and whether the result is
     # returned as it is (a 1-D float64 x) or reshaped and cast to x's
     _FAST[(id(f), *key)] = [*record, None, check, 0, None, x.ndim == 1 and x.dtype.char == "d"]
+
+
+def _entry_point(d, *values):
+    """The compiled overload of dispatcher d for these values, called without numba's type
+    dispatch; d itself if it has none."""
+    cres = d.overloads.get(tuple(numba.typeof(v) for v in values))
+    return d if cres is None else cres.entry_point
 
 
 def _forget_fast(fid: int) -> None:
@@ -1194,8 +1200,7 @@ def _bake(f, prep, args: tuple, x: np.ndarray, go, check):
         return False
     if not np.array_equal(out, args[5], equal_nan=True):  # the same kernel, the same numbers
         return False
-    cres = baked.overloads.get((numba.typeof(x), numba.typeof(out)))
-    fast = baked if cres is None else cres.entry_point  # its compiled overload: no type dispatch
+    fast = _entry_point(baked, x, out)
     if _BAKE_TIMED:
         tb = tp = np.inf
         for _ in range(5):
