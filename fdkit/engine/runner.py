@@ -37,6 +37,7 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
+from . import blas as B
 from . import entries as E
 from . import kernels as K
 from . import richardson as RI
@@ -203,11 +204,11 @@ PARALLEL_ALWAYS = 4096
 _PARALLEL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _serial_is_enough(f, prep, body, args: tuple, n: int, sig=None):
-    """Whether ``parallel=True`` should run serially for this f, kernel and size: decided once
-    per (f, prep, body, n) from one timed serial run with the serial kernel already compiled
-    (the cut-off ``PARALLEL_MIN_SECONDS``).  Returns (decision or None, nfev of a run made here or
-    None)."""
+def _serial_seconds(f, prep, body, args: tuple, n: int, sig=None):
+    """The time of a serial run of this f, kernel and size, which decides whether
+    ``parallel=True`` runs serially (the cut-off ``PARALLEL_MIN_SECONDS``): measured once per
+    (f, prep, body, n) from one timed serial run with the serial kernel already compiled.
+    Returns (seconds or None, nfev of a run made here or None)."""
     key = (prep, body, len(args), n)
     d = _PARALLEL.get(f, {}).get(key)
     if d is not None:
@@ -217,7 +218,7 @@ def _serial_is_enough(f, prep, body, args: tuple, n: int, sig=None):
         return None, run(f, prep, body, args, n, parallel=False, sig=sig)  # not compiled yet: decide later
     t0 = time.perf_counter()
     cnt = run(f, prep, body, args, n, parallel=False, sig=sig)
-    _cache(_PARALLEL, f)[key] = time.perf_counter() - t0 < PARALLEL_MIN_SECONDS
+    _cache(_PARALLEL, f)[key] = time.perf_counter() - t0
     return None, cnt
 
 
@@ -406,14 +407,19 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
     overload of f the kernels call, see :mod:`fdkit.engine.entries`), or through an entry point
     specialised on f (no ``sig``, a pair without a shared entry, or ``INLINE_AFTER`` seconds
     spent in a kernel that tiers up, see :func:`_tiers_up`); serial or prange driver (``parallel=True`` runs serially where the serial run is too
-    short for threads to pay, see ``PARALLEL_MIN_SECONDS``).  A plain (already wrapped) f runs
+    short for threads to pay, see ``PARALLEL_MIN_SECONDS``; before a long parallel run OpenBLAS's
+    idle threads are stopped, see :mod:`fdkit.engine.blas`).  A plain (already wrapped) f runs
     through the Python twins, serially.  Returns nfev."""
     jitted = is_jitted(f)
-    if parallel and PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS and jitted:
-        serial, cnt = _serial_is_enough(f, prep, body, args, n, sig)
-        if cnt is not None:
-            return cnt
-        parallel = not serial
+    if parallel and jitted:
+        seconds = None
+        if PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS:
+            seconds, cnt = _serial_seconds(f, prep, body, args, n, sig)
+            if cnt is not None:
+                return cnt
+            parallel = seconds >= PARALLEL_MIN_SECONDS
+        if n > PARALLEL_ALWAYS or (parallel and seconds is not None and seconds >= B.QUIET_MIN_SECONDS):
+            B.quiet()  # OpenBLAS's threads may still spin on the cores the kernel is about to use
     if jitted:
         if sig is not None and INLINE_AFTER != 0:
             p = _pointer(f, prep, body, sig, parallel)

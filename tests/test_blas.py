@@ -1,0 +1,119 @@
+"""fdkit.engine.blas: OpenBLAS's worker threads stopped before a long parallel kernel.
+
+The threads are counted in /proc/self/task (Linux); the products after a stop are checked
+against einsum (which does not call BLAS), the gradients against their closed forms."""
+
+import os
+import sys
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import fdkit
+from fdkit.engine import blas, runner
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def _openblas_threads() -> int:
+    """Worker threads the loaded pthreads OpenBLAS libraries may keep (their thread counts - 1)."""
+    return sum(c.num_threads - 1 for c in threadpoolctl.ThreadpoolController().lib_controllers
+               if c.internal_api == "openblas" and c.threading_layer == "pthreads")
+
+
+def _tasks() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+needs_threads = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or _openblas_threads() < 1,
+    reason="needs Linux and a pthreads OpenBLAS with more than one thread")
+
+
+@needs_threads
+def test_quiet_stops_openblas_threads_and_blas_starts_them_again(monkeypatch):
+    monkeypatch.setattr(blas, "QUIET", "always")
+    a = np.random.default_rng(0).standard_normal((300, 300))
+    a @ a  # OpenBLAS's threads run (and spin for a while)
+    before = _tasks()
+    assert blas.quiet() >= 1
+    stopped = _tasks()
+    assert stopped < before
+    assert blas.quiet() >= 1 and _tasks() == stopped  # a second stop finds nothing to stop
+    np.testing.assert_allclose(a @ a, np.einsum("ij,jk->ik", a, a), rtol=1e-12, atol=1e-10)
+    assert _tasks() > stopped  # the threaded product started them again
+
+
+@needs_threads
+def test_auto_leaves_blas_alone_beside_another_thread(monkeypatch):
+    monkeypatch.setattr(blas, "QUIET", "auto")
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        a = np.random.default_rng(1).standard_normal((300, 300))
+        a @ a
+        before = _tasks()
+        assert blas.quiet() == 0
+        assert _tasks() == before
+    finally:
+        done.set()
+        other.join()
+
+
+def test_never_stops_nothing_and_an_unknown_setting_is_named(monkeypatch):
+    monkeypatch.setattr(blas, "QUIET", "never")
+    assert blas.quiet() == 0
+    monkeypatch.setattr(blas, "QUIET", "sometimes")
+    with pytest.raises(ValueError, match="QUIET must be 'auto', 'always' or 'never', got 'sometimes'"):
+        blas.quiet()
+
+
+@numba.njit
+def _cubes(v):
+    return np.sum(v**3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_parallel_runs_stop_blas_first_and_stay_right(monkeypatch, dtype):
+    """A parallel run of more than PARALLEL_ALWAYS items stops OpenBLAS's threads first (the real
+    stop, right after a matmul); a serial run and a short parallel one do not."""
+    calls = []
+    real = blas.quiet
+    monkeypatch.setattr(blas, "QUIET", "always")
+    monkeypatch.setattr(blas, "quiet", lambda: calls.append(1) or real())
+    monkeypatch.setattr(runner, "PARALLEL_ALWAYS", 16)
+    x = np.linspace(-1.0, 1.0, 40, dtype=dtype)
+    rtol = 1e-3 if dtype == np.float32 else 1e-8
+    a = np.random.default_rng(2).standard_normal((300, 300))
+    for parallel, n, stops in ((False, 40, 0), (True, 10, 0), (True, 40, 1)):
+        calls.clear()
+        a @ a
+        g = fdkit.gradient(_cubes, x[:n], parallel=parallel)
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, 3 * x[:n].astype(np.float64) ** 2, rtol=rtol, atol=rtol)
+        assert len(calls) == stops, (parallel, n)
+
+
+def test_parallel_run_after_a_timed_serial_one_stops_blas_only_if_long(monkeypatch):
+    """Below PARALLEL_ALWAYS items the timed serial run decides: threads at 1 ms of work or more
+    (QUIET_MIN_SECONDS), and only then is BLAS stopped first."""
+    calls = []
+    monkeypatch.setattr(blas, "quiet", lambda: calls.append(1) or 0)
+    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 50e-6)
+
+    @numba.njit
+    def slow(v):
+        s = 0.0
+        for _ in range(100000):
+            s += np.sum(v) * 1e-30
+        return np.sum(v**3) + s
+
+    x = np.linspace(-1.0, 1.0, 10)
+    for f, stops in ((_cubes, 0), (slow, 1)):
+        for _ in range(3):  # compile, time the serial run, then run as decided
+            calls.clear()
+            np.testing.assert_allclose(fdkit.gradient(f, x, parallel=True), 3 * x**2, rtol=1e-8, atol=1e-10)
+        assert len(calls) == stops, f
