@@ -50,6 +50,13 @@ def main(path):
         fwd = g.get(f"fdkit_gradient:{n}-forward-serial")
         if peer and fwd:
             print(f"  scipy approx_fprime / fdkit forward = {ratio(peer, fwd)}")
+    for n in (1000, 10000):
+        g = groups.get(f"rosen-gradient-after-matmul-n{n}", {})
+        ser = g.get(f"fdkit_gradient_after_matmul:{n}-serial")
+        if ser:
+            par, spin = (g.get(f"fdkit_gradient_after_matmul:{n}-{m}") for m in ("parallel", "parallel-blas-spinning"))
+            print(f"Rosenbrock N={n}, forward, right after a matmul: parallel / serial = {ratio(par, ser)}; "
+                  f"with OpenBLAS left spinning: {ratio(spin, ser)}")
     for fname in ("bump", "runge"):
         g = groups.get(f"derivative-central-1e6-{fname}", {})
         ser, par = g.get(f"fdkit_central_1e6:{fname}-serial"), g.get(f"fdkit_central_1e6:{fname}-parallel")

@@ -5,10 +5,13 @@ Groups compare, at one N, fdkit's methods with the floor (N+1 jitted evaluations
 jitted loop) and with scipy.optimize.approx_fprime on a numpy Rosenbrock (optional peer).
 """
 
+import threading
+
 import numpy as np
 import pytest
 
 import fdkit
+from fdkit.engine import blas
 
 from fdkit.study.problems import rosen_grad_np as _rosen_der  # closed form, checked against scipy in tests
 
@@ -42,6 +45,32 @@ def test_fdkit_gradient(benchmark, n, method, parallel):
     exact = _rosen_der(x)
     tol = {"forward": 1e-4, "central": 1e-7, "complex": 1e-12}[method]
     np.testing.assert_allclose(g, exact, rtol=tol, atol=tol * np.abs(exact).max() * max(1, n / 100))
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel", "parallel-blas-spinning"])
+@pytest.mark.parametrize("n", [1000, 10000])
+def test_fdkit_gradient_after_matmul(benchmark, monkeypatch, n, mode):
+    """Forward gradient right after numpy's BLAS work (a 400 x 400 matmul before every round), when
+    OpenBLAS's worker threads still spin: parallel=True stops them first (fdkit.engine.blas, on by
+    default when the caller is the only Python thread: recorded as python_threads);
+    "parallel-blas-spinning" leaves them spinning (blas.QUIET = "never") to show what they cost."""
+    benchmark.group = f"rosen-gradient-after-matmul-n{n}"
+    if mode == "parallel-blas-spinning":
+        monkeypatch.setattr(blas, "QUIET", "never")
+    parallel = mode != "serial"
+    x = start(n)
+    a = np.random.default_rng(0).standard_normal((400, 400))
+
+    def matmul():
+        a @ a
+
+    fdkit.gradient(rosen, x, method="forward", parallel=parallel)  # compile
+    benchmark.extra_info.update(n=n, method="forward", parallel=parallel, quiet_blas=blas.QUIET,
+                                python_threads=threading.active_count())
+    g = benchmark.pedantic(fdkit.gradient, args=(rosen, x), kwargs={"method": "forward", "parallel": parallel},
+                           setup=matmul, rounds=9, iterations=1)
+    exact = _rosen_der(x)
+    np.testing.assert_allclose(g, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max() * max(1, n / 100))
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000, 10000])
