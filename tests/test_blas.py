@@ -3,6 +3,7 @@
 The threads are counted in /proc/self/task (Linux); the products after a stop are checked
 against einsum (which does not call BLAS), the gradients against their closed forms."""
 
+import io
 import os
 import sys
 import threading
@@ -61,6 +62,24 @@ def test_auto_leaves_blas_alone_beside_another_thread(monkeypatch):
     finally:
         done.set()
         other.join()
+
+
+@needs_threads
+def test_auto_stops_blas_beside_tqdm_monitor(monkeypatch):
+    """tqdm's monitor thread (left running after a progress bar) never calls BLAS: "auto" still
+    stops OpenBLAS's threads beside it."""
+    tqdm = pytest.importorskip("tqdm")
+    monkeypatch.setattr(blas, "QUIET", "auto")
+    monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 10)
+    list(tqdm.tqdm(range(3), file=io.StringIO()))
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    if any(type(t).__name__ != "TMonitor" for t in others) or not others:
+        pytest.skip(f"other threads run beside the test: {others}")
+    a = np.random.default_rng(3).standard_normal((300, 300))
+    a @ a
+    before = _tasks()
+    assert blas.quiet() >= 1
+    assert _tasks() < before
 
 
 def test_never_stops_nothing_and_an_unknown_setting_is_named(monkeypatch):

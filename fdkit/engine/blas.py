@@ -15,7 +15,7 @@ next matmul was no slower (400 x 400: 1.5 ms after, 1.8 ms before).
 
 It is safe only while no other thread can be inside BLAS (the shutdown frees the threads'
 buffers), so by default (``QUIET = "auto"``) fdkit calls it only when the caller is the process's
-only Python thread; ``"always"`` calls it whatever runs beside (for a notebook, whose kernel keeps
+only Python thread (but for tqdm's monitor and IPython's history thread); ``"always"`` calls it whatever runs beside (for a notebook, whose kernel keeps
 threads that never call BLAS), ``"never"`` turns it off.  The libraries are found with
 threadpoolctl (the ``threads`` extra); without it nothing is stopped.
 """
@@ -28,7 +28,7 @@ import threading
 __all__ = ["quiet", "QUIET", "QUIET_MIN_SECONDS"]
 
 #: "auto": stop OpenBLAS's threads before a long parallel kernel when the caller is the only Python
-#: thread; "always": whatever threads run beside (only if none of them can be inside BLAS then);
+#: thread (see :func:`_alone`); "always": whatever threads run beside (only if none of them can be inside BLAS then);
 #: "never": leave them
 QUIET = "auto"
 #: only before a parallel run whose serial run took at least this long (seconds), or of more than
@@ -37,6 +37,18 @@ QUIET = "auto"
 QUIET_MIN_SECONDS = 1e-3
 
 _FOUND: dict = {"modules": -1, "stops": ()}
+#: threads known never to call BLAS, by (module, class): tqdm's monitor (left running after a
+#: progress bar, fdkit's own among them) and IPython's history writer
+_HARMLESS = {("tqdm._monitor", "TMonitor"), ("IPython.core.history", "HistorySavingThread")}
+
+
+def _alone() -> bool:
+    """Whether no other Python thread could be inside BLAS now: the caller is the only one, but
+    for threads of :data:`_HARMLESS`."""
+    if threading.active_count() == 1:
+        return True
+    me = threading.current_thread()
+    return all(t is me or (type(t).__module__, type(t).__qualname__) in _HARMLESS for t in threading.enumerate())
 
 
 def _stops() -> tuple:
@@ -65,7 +77,7 @@ def quiet() -> int:
         if QUIET != "never":
             raise ValueError(f"fdkit.engine.blas.QUIET must be 'auto', 'always' or 'never', got {QUIET!r}")
         return 0
-    if QUIET == "auto" and threading.active_count() != 1:
+    if QUIET == "auto" and not _alone():
         return 0
     stops = _stops()
     for stop in stops:
