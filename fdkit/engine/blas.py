@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 
 __all__ = ["quiet", "QUIET", "QUIET_MIN_SECONDS"]
 
@@ -61,8 +62,11 @@ def _stops() -> tuple:
         except ImportError:
             stops = ()
         else:
+            with warnings.catch_warnings():  # threadpoolctl's own (two OpenMP runtimes loaded) are not ours
+                warnings.simplefilter("ignore")
+                found = ThreadpoolController().lib_controllers
             stops = tuple(
-                fn for c in ThreadpoolController().lib_controllers
+                fn for c in found
                 if c.internal_api == "openblas" and c.threading_layer == "pthreads"
                 and (fn := getattr(c.dynlib, "blas_thread_shutdown_", None)) is not None
             )
