@@ -8,12 +8,13 @@ import os
 import sys
 import threading
 
-import numba
 import numpy as np
 import pytest
 
 import fdkit
 from fdkit.engine import blas, runner
+
+from oracles import slow_sum_cubes, sum_cubes
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -90,11 +91,6 @@ def test_never_stops_nothing_and_an_unknown_setting_is_named(monkeypatch):
         blas.quiet()
 
 
-@numba.njit
-def _cubes(v):
-    return np.sum(v**3)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_long_parallel_runs_stop_blas_first_and_stay_right(monkeypatch, dtype):
     """A parallel run of more than PARALLEL_ALWAYS items stops OpenBLAS's threads first (the real
@@ -110,7 +106,7 @@ def test_long_parallel_runs_stop_blas_first_and_stay_right(monkeypatch, dtype):
     for parallel, n, stops in ((False, 40, 0), (True, 10, 0), (True, 40, 1)):
         calls.clear()
         a @ a
-        g = fdkit.gradient(_cubes, x[:n], parallel=parallel)
+        g = fdkit.gradient(sum_cubes, x[:n], parallel=parallel)
         assert g.dtype == dtype
         np.testing.assert_allclose(g, 3 * x[:n].astype(np.float64) ** 2, rtol=rtol, atol=rtol)
         assert len(calls) == stops, (parallel, n)
@@ -122,16 +118,8 @@ def test_parallel_run_after_a_timed_serial_one_stops_blas_only_if_long(monkeypat
     calls = []
     monkeypatch.setattr(blas, "quiet", lambda: calls.append(1) or 0)
     monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 50e-6)
-
-    @numba.njit
-    def slow(v):
-        s = 0.0
-        for _ in range(100000):
-            s += np.sum(v) * 1e-30
-        return np.sum(v**3) + s
-
     x = np.linspace(-1.0, 1.0, 10)
-    for f, stops in ((_cubes, 0), (slow, 1)):
+    for f, stops in ((sum_cubes, 0), (slow_sum_cubes, 1)):
         for _ in range(3):  # compile, time the serial run, then run as decided
             calls.clear()
             np.testing.assert_allclose(fdkit.gradient(f, x, parallel=True), 3 * x**2, rtol=1e-8, atol=1e-10)

@@ -16,6 +16,7 @@ from fdkit.engine import kernels as K
 from fdkit.stencils import get_stencil, stencils
 
 from naive import naive_derivative, naive_gradient, naive_hessian, naive_jacobian
+from oracles import slow_sum_cubes
 
 
 @numba.njit
@@ -179,17 +180,9 @@ def test_parallel_cut_off_runs_small_work_serially(monkeypatch):
     timed = [v for k, v in runner._PARALLEL[f].items() if k[3] == x.size]
     assert len(timed) == 1 and timed[0] < 1e-3  # 10 parameters of a cheap f: serial
     # a slow f (100 000 sums per call, 6-9 ms per gradient here) is worth the threads
-
-    @numba.njit
-    def slow(v):
-        s = 0.0
-        for _ in range(100000):
-            s += np.sum(v) * 1e-30
-        return np.sum(v**3) + s
-
     for _ in range(3):
-        fdkit.gradient(slow, x, parallel=True)
-    timed = [v for k, v in runner._PARALLEL[slow].items() if k[3] == x.size]
+        fdkit.gradient(slow_sum_cubes, x, parallel=True)
+    timed = [v for k, v in runner._PARALLEL[slow_sum_cubes].items() if k[3] == x.size]
     assert len(timed) == 1 and timed[0] >= 1e-3
 
 
