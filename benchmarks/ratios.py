@@ -57,6 +57,12 @@ def main(path):
             par, spin = (g.get(f"fdkit_gradient_after_matmul:{n}-{m}") for m in ("parallel", "parallel-blas-spinning"))
             print(f"Rosenbrock N={n}, forward, right after a matmul: parallel / serial = {ratio(par, ser)}; "
                   f"with OpenBLAS left spinning: {ratio(spin, ser)}")
+    g = groups.get("matmul-after-gradient", {})
+    ser = g.get("matmul_after_gradient:serial")
+    if ser:
+        par, spin = (g.get(f"matmul_after_gradient:{m}") for m in ("parallel", "parallel-openmp-spinning"))
+        print(f"400 x 400 matmul right after a central gradient (N=5000): after serial {ser['stats']['median'] * 1e3:.2f} ms "
+              f"(median); after parallel / after serial = {ratio(par, ser)}; with OpenMP left spinning: {ratio(spin, ser)}")
     for fname in ("bump", "runge"):
         g = groups.get(f"derivative-central-1e6-{fname}", {})
         ser, par = g.get(f"fdkit_central_1e6:{fname}-serial"), g.get(f"fdkit_central_1e6:{fname}-parallel")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fdkit
-from fdkit.engine import blas
+from fdkit.engine import threads
 
 from fdkit.study.problems import rosen_grad_np as _rosen_der  # closed form, checked against scipy in tests
 
@@ -51,12 +51,13 @@ def test_fdkit_gradient(benchmark, n, method, parallel):
 @pytest.mark.parametrize("n", [1000, 10000])
 def test_fdkit_gradient_after_matmul(benchmark, monkeypatch, n, mode):
     """Forward gradient right after numpy's BLAS work (a 400 x 400 matmul before every round), when
-    OpenBLAS's worker threads still spin: parallel=True stops them first (fdkit.engine.blas, on by
-    default when the caller is the only Python thread: recorded as python_threads);
-    "parallel-blas-spinning" leaves them spinning (blas.QUIET = "never") to show what they cost."""
+    OpenBLAS's worker threads still spin: parallel=True stops them first (fdkit.engine.threads, on
+    by default when the caller is the only Python thread: recorded as python_threads);
+    "parallel-blas-spinning" leaves them spinning (threads.QUIET_BLAS = "never") to show what they
+    cost."""
     benchmark.group = f"rosen-gradient-after-matmul-n{n}"
     if mode == "parallel-blas-spinning":
-        monkeypatch.setattr(blas, "QUIET", "never")
+        monkeypatch.setattr(threads, "QUIET_BLAS", "never")
     parallel = mode != "serial"
     x = start(n)
     a = np.random.default_rng(0).standard_normal((400, 400))
@@ -65,12 +66,35 @@ def test_fdkit_gradient_after_matmul(benchmark, monkeypatch, n, mode):
         a @ a
 
     fdkit.gradient(rosen, x, method="forward", parallel=parallel)  # compile
-    benchmark.extra_info.update(n=n, method="forward", parallel=parallel, quiet_blas=blas.QUIET,
+    benchmark.extra_info.update(n=n, method="forward", parallel=parallel, quiet_blas=threads.QUIET_BLAS,
                                 python_threads=threading.active_count())
     g = benchmark.pedantic(fdkit.gradient, args=(rosen, x), kwargs={"method": "forward", "parallel": parallel},
                            setup=matmul, rounds=9, iterations=1)
     exact = _rosen_der(x)
     np.testing.assert_allclose(g, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max() * max(1, n / 100))
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel", "parallel-openmp-spinning"])
+def test_matmul_after_gradient(benchmark, monkeypatch, mode):
+    """A 400 x 400 matmul right after a central gradient at N = 5000 (the gradient before every
+    round; 30-60 ms serially here): numba's OpenMP threads spin for ~10 ms after a parallel
+    kernel, on the cores BLAS needs; parallel=True pauses them after a run of 20 ms or more
+    (fdkit.engine.threads);
+    "parallel-openmp-spinning" leaves them spinning (threads.REST_OPENMP = False)."""
+    benchmark.group = "matmul-after-gradient"
+    if mode == "parallel-openmp-spinning":
+        monkeypatch.setattr(threads, "REST_OPENMP", False)
+    parallel = mode != "serial"
+    x = start(5000)
+    a = np.random.default_rng(0).standard_normal((400, 400))
+
+    def gradient():
+        fdkit.gradient(rosen, x, method="central", parallel=parallel)
+
+    gradient()  # compile
+    benchmark.extra_info.update(n=5000, method="central", parallel=parallel, rest_openmp=threads.REST_OPENMP)
+    c = benchmark.pedantic(np.matmul, args=(a, a), setup=gradient, rounds=15, iterations=1)
+    np.testing.assert_allclose(c, np.einsum("ij,jk->ik", a, a), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("n", [10, 100, 1000, 10000])

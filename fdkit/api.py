@@ -980,7 +980,9 @@ def gradient(
         Split the parameters over threads (prange, one work copy of x per thread).  Pays off
         for large N and a jitted f; a plain callable runs serially (and warns).  Before a long
         parallel run OpenBLAS's idle worker threads are stopped, as they would spin on the
-        threads' cores; the next BLAS call starts them again (:mod:`fdkit.engine.blas`).
+        threads' cores (the next BLAS call starts them again), and after it numba's OpenMP
+        threads are paused, as they would spin on the cores the caller's next work needs
+        (:mod:`fdkit.engine.threads`).
     full_output : bool, optional
         Return a :class:`~fdkit.DerivativeResult` with value, h, nfev (counted), method (and
         for 'richardson' ``error`` and ``level``, of x's shape).

@@ -37,10 +37,10 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
-from . import blas as B
 from . import entries as E
 from . import kernels as K
 from . import richardson as RI
+from . import threads as TH
 
 __all__ = [
     "is_jitted", "kernel_copy", "jitted_result", "run", "python_kernel", "scalar_f", "array_f", "probe", "bind",
@@ -406,40 +406,52 @@ def run(f, prep, body, args: tuple, n: int, *, parallel: bool = False, sig=None)
     a shared cached entry that calls f by pointer (``sig = (key, argument types)`` of the
     overload of f the kernels call, see :mod:`fdkit.engine.entries`), or through an entry point
     specialised on f (no ``sig``, a pair without a shared entry, or ``INLINE_AFTER`` seconds
-    spent in a kernel that tiers up, see :func:`_tiers_up`); serial or prange driver (``parallel=True`` runs serially where the serial run is too
-    short for threads to pay, see ``PARALLEL_MIN_SECONDS``; before a long parallel run OpenBLAS's
-    idle threads are stopped, see :mod:`fdkit.engine.blas`).  A plain (already wrapped) f runs
-    through the Python twins, serially.  Returns nfev."""
-    jitted = is_jitted(f)
-    if parallel and jitted:
-        seconds = None
-        if PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS:
-            seconds, cnt = _serial_seconds(f, prep, body, args, n, sig)
+    spent in a kernel that tiers up, see :func:`_tiers_up`); serial or prange driver
+    (``parallel=True`` runs serially where the serial run is too short for threads to pay, see
+    ``PARALLEL_MIN_SECONDS``; OpenBLAS's idle threads are stopped before a long parallel run and
+    numba's OpenMP threads paused after one, see :mod:`fdkit.engine.threads`).  A plain
+    (already wrapped) f runs through the Python twins, serially.  Returns nfev."""
+    if not is_jitted(f):
+        with np.errstate(all="ignore"):  # numba's float semantics: NaN and inf propagate silently
+            return int(K.driver(len(args), jitted=False)(f, python_kernel(prep), python_kernel(body), n, *args))
+    if not parallel:
+        return _run_jitted(f, prep, body, args, n, False, sig)
+    seconds = None
+    if PARALLEL_MIN_SECONDS > 0 and n <= PARALLEL_ALWAYS:
+        seconds, cnt = _serial_seconds(f, prep, body, args, n, sig)
+        if cnt is not None:
+            return cnt
+        if seconds < PARALLEL_MIN_SECONDS:
+            return _run_jitted(f, prep, body, args, n, False, sig)
+    if n > PARALLEL_ALWAYS or (seconds is not None and seconds >= TH.QUIET_BLAS_MIN_SECONDS):
+        TH.quiet_blas()  # OpenBLAS's threads may still spin on the cores the kernel is about to use
+    t0 = time.perf_counter()
+    try:
+        return _run_jitted(f, prep, body, args, n, True, sig)
+    finally:
+        if time.perf_counter() - t0 >= TH.REST_OPENMP_MIN_SECONDS:
+            TH.rest_openmp()  # its threads would spin on for ~10 ms, on the cores the caller's next work needs
+
+
+def _run_jitted(f, prep, body, args: tuple, n: int, parallel: bool, sig) -> int:
+    """:func:`run` for a jitted f, once serial or parallel is decided."""
+    if sig is not None and INLINE_AFTER != 0:
+        p = _pointer(f, prep, body, sig, parallel)
+        if p is not None:
+            cnt = _run_pointer(f, p, args, n, (prep, body, sig[0], parallel))
             if cnt is not None:
                 return cnt
-            parallel = seconds >= PARALLEL_MIN_SECONDS
-        if n > PARALLEL_ALWAYS or (parallel and seconds is not None and seconds >= B.QUIET_MIN_SECONDS):
-            B.quiet()  # OpenBLAS's threads may still spin on the cores the kernel is about to use
-    if jitted:
-        if sig is not None and INLINE_AFTER != 0:
-            p = _pointer(f, prep, body, sig, parallel)
-            if p is not None:
-                cnt = _run_pointer(f, p, args, n, (prep, body, sig[0], parallel))
-                if cnt is not None:
-                    return cnt
-        ekey = (prep, body, len(args), parallel)
-        e = _ENTRIES.get(f, {}).get(ekey)
-        if e is None:
-            e = _entry(K.driver(len(args), parallel), prep, body, f, len(args), parallel)
-        trial = _TRIALS.get(f, {}).get(ekey)
-        if trial is None:
-            return int(e(n, *args))
-        t0 = time.perf_counter()
-        cnt = int(e(n, *args))
-        _judge(f, ekey, trial, (time.perf_counter() - t0) / max(n, 1))
-        return cnt
-    with np.errstate(all="ignore"):  # numba's float semantics: NaN and inf propagate silently
-        return int(K.driver(len(args), jitted=False)(f, python_kernel(prep), python_kernel(body), n, *args))
+    ekey = (prep, body, len(args), parallel)
+    e = _ENTRIES.get(f, {}).get(ekey)
+    if e is None:
+        e = _entry(K.driver(len(args), parallel), prep, body, f, len(args), parallel)
+    trial = _TRIALS.get(f, {}).get(ekey)
+    if trial is None:
+        return int(e(n, *args))
+    t0 = time.perf_counter()
+    cnt = int(e(n, *args))
+    _judge(f, ekey, trial, (time.perf_counter() - t0) / max(n, 1))
+    return cnt
 
 
 # ------------------------------------------------------------------ plain Python callables
