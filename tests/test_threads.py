@@ -184,3 +184,18 @@ def test_long_parallel_runs_rest_openmp_after(monkeypatch):
     fdkit.gradient(sum_cubes, x[:10], parallel=True)
     fdkit.gradient(sum_cubes, x[:10], parallel=True)
     assert calls == []
+
+
+def test_machine_info_names_the_blas_and_the_settings(monkeypatch):
+    """The harness's and the report's machine record says which BLAS ran (threadpoolctl's view)
+    and what fdkit does with idle threads."""
+    from fdkit.study.harness import machine_info
+
+    monkeypatch.setattr(threads, "QUIET_BLAS", "never")
+    monkeypatch.setattr(threads, "REST_OPENMP", False)
+    info = machine_info()
+    for lib in threadpoolctl.threadpool_info():
+        if lib["user_api"] == "blas":
+            assert f"{lib['internal_api']} {lib['version']}" in info["blas"]
+    assert "before long parallel runs: never" in info["idle_threads"]
+    assert "paused after them: off" in info["idle_threads"]

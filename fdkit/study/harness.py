@@ -42,6 +42,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
@@ -49,6 +50,7 @@ import numba
 import numpy as np
 
 from .. import api
+from ..engine import threads as TH
 from ..methods import FIXED
 from ..methods import METHODS as TABLE
 from .problems import PROBLEMS, Problem, get_problem
@@ -135,7 +137,23 @@ def machine_info() -> dict:
         info["scipy"] = scipy.__version__
     except ImportError:
         info["scipy"] = None
+    info["blas"] = _blas_info()
+    info["idle_threads"] = (f"OpenBLAS's stopped before long parallel runs: {TH.QUIET_BLAS}; numba's OpenMP "
+                            f"paused after them: {'on' if TH.REST_OPENMP else 'off'} (fdkit.engine.threads)")
     return info
+
+
+def _blas_info() -> str:
+    """The BLAS libraries loaded (threadpoolctl's view): library, version, threading, threads."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "unknown (threadpoolctl not installed: the threads extra)"
+    with warnings.catch_warnings():  # threadpoolctl's own (two OpenMP runtimes loaded) are not ours
+        warnings.simplefilter("ignore")
+        libs = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i['internal_api']} {i.get('version')} ({i.get('threading_layer')}, {i['num_threads']} threads)"
+                     for i in libs) or "none loaded"
 
 
 def _timed(call: Callable[[], object]) -> tuple[object, float]:
