@@ -337,6 +337,33 @@ def test_the_complex_step_tiers_up_on_trial(monkeypatch, keep, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("same_size", [True, False])
+def test_the_trial_compares_runs_of_the_same_size(monkeypatch, same_size, dtype):
+    """The specialised kernel's trial is judged against the pointer kernel's best time per item
+    at the same number of parameters: a gradient's time per item grows with N, so a best from a
+    smaller N turned down every specialised kernel at a larger one (in one run of the benchmark
+    suite, the complex step at N = 10^4 stayed on the pointer kernel: 481-495 ms against 310-350
+    specialised).  TRIAL_MARGIN 0 (any timed run loses): judged at the size the pointer kernel
+    ran at, the pointer kernel comes back; at a size it never ran at there is nothing to judge
+    against, and the specialised kernel stays."""
+    monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)
+    monkeypatch.setattr(R, "TRIAL_MARGIN", 0.0)
+    f = _fresh()
+    small = np.linspace(-1.2, 1.4, 9).astype(dtype)
+    large = small if same_size else np.linspace(-1.2, 1.4, 40).astype(dtype)
+    for _ in range(2):  # through the pointer (the second counted: over the limit)
+        fdkit.gradient(f, small, method="complex", full_output=True)
+    # then 3 specialised runs (the third judged) and one through the winner
+    gs = [fdkit.gradient(f, large, method="complex", full_output=True).value for _ in range(4)]
+    assert _specialised(f) == 1 and not R._TRIALS.get(f)
+    pointer_back = any(p is not None for p in R._POINTERS[f].values())
+    assert pointer_back is same_size
+    for g in gs[1:]:
+        np.testing.assert_array_equal(g, gs[0])
+    _assert_rosen_der(gs[-1], large, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_fast_path_keeps_the_complex_steps_tiering(monkeypatch, dtype):
     """Repeated default complex-step gradients (the fast path) tier up like the full path's."""
     monkeypatch.setattr(R, "INLINE_AFTER", 1e-12)

@@ -250,8 +250,9 @@ def _tiers_up(body, args: tuple) -> bool:
 
 
 #: a kernel specialised on f is kept only if its first timed run (its third call: the first two
-#: compile) takes at most this fraction of the pointer kernel's best time per item; else the
-#: pointer kernel comes back for good
+#: compile) takes at most this fraction of the pointer kernel's best time per item at the same
+#: number of items (if the pointer kernel ran at that size); else the pointer kernel comes back
+#: for good
 TRIAL_MARGIN = 1.0
 _TRIALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -267,7 +268,9 @@ class _Pointer:
     def __init__(self, entry, head, parallel, code):
         self.entry, self.head, self.calls, self.spent, self.parallel = entry, head, {}, 0.0, parallel
         self.code = code  # f's compile result: keeps the machine code at head's addresses alive
-        self.best = np.inf  # the best seconds per item of a counted run
+        # the best seconds per item of a counted run, by number of items (a gradient's or
+        # Jacobian's time per item grows with N: the trial compares like with like)
+        self.best: dict = {}
 
 
 def _shape(args: tuple) -> tuple:
@@ -324,21 +327,23 @@ def _run_pointer(f, p, args, n, key) -> int | None:
     cnt = call(*p.head, n, args, nt)
     dt = time.perf_counter() - t0
     p.spent += dt
-    p.best = min(p.best, dt / max(n, 1))
+    p.best[n] = min(p.best.get(n, np.inf), dt / max(n, 1))
     if INLINE_AFTER is not None and p.spent > INLINE_AFTER and _tiers_up(key[1], args):
         _POINTERS[f][key] = None  # from the next call on: the specialised kernel, on trial
         _cache(_TRIALS, f)[(key[0], key[1], len(args), key[3])] = [p, key, 0]
     return int(cnt)
 
 
-def _judge(f, tkey, trial, seconds_per_item) -> None:
-    """The trial of a specialised kernel (see :data:`TRIAL_MARGIN`): its third run decides."""
+def _judge(f, tkey, trial, n, seconds_per_item) -> None:
+    """The trial of a specialised kernel (see :data:`TRIAL_MARGIN`): its third run decides,
+    against the pointer kernel's best at the same number of items n (none there: the
+    specialised kernel stays, as :func:`_tiers_up` expects it to be faster)."""
     trial[2] += 1
     if trial[2] < 3:
         return
     del _TRIALS[f][tkey]
     p, key = trial[0], trial[1]
-    if seconds_per_item > TRIAL_MARGIN * p.best:
+    if seconds_per_item > TRIAL_MARGIN * p.best.get(n, np.inf):
         p.spent = -np.inf  # never again
         _POINTERS[f][key] = p
 
@@ -450,7 +455,7 @@ def _run_jitted(f, prep, body, args: tuple, n: int, parallel: bool, sig) -> int:
         return int(e(n, *args))
     t0 = time.perf_counter()
     cnt = int(e(n, *args))
-    _judge(f, ekey, trial, (time.perf_counter() - t0) / max(n, 1))
+    _judge(f, ekey, trial, n, (time.perf_counter() - t0) / max(n, 1))
     return cnt
 
 
