@@ -167,23 +167,31 @@ def test_rest_openmp_off_pauses_nothing(monkeypatch):
     assert threads.rest_openmp() == 0
 
 
-def test_long_parallel_runs_rest_openmp_after(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_parallel_runs_rest_openmp_after(monkeypatch, dtype):
     """A parallel run of at least REST_OPENMP_MIN_SECONDS pauses OpenMP after it; a serial run,
-    a shorter parallel run and a parallel request run serially by the cut-off do not."""
-    calls = []
+    a shorter parallel run, a parallel request run serially by the cut-off and a plain f (always
+    serial) do not, and none of them stops BLAS."""
+    calls, stops = [], []
     monkeypatch.setattr(threads, "rest_openmp", lambda: calls.append(1) or 0)
     monkeypatch.setattr(runner, "PARALLEL_ALWAYS", 16)
-    x = np.linspace(-1.0, 1.0, 40)
+    x = np.linspace(-1.0, 1.0, 40, dtype=dtype)
+    exact = 3 * x.astype(np.float64) ** 2
+    rtol = 1e-3 if dtype == np.float32 else 1e-8
     for parallel, least, rests in ((False, 0.0, 0), (True, 1e9, 0), (True, 0.0, 1)):
         monkeypatch.setattr(threads, "REST_OPENMP_MIN_SECONDS", least)
         calls.clear()
-        np.testing.assert_allclose(fdkit.gradient(sum_cubes, x, parallel=parallel), 3 * x**2, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fdkit.gradient(sum_cubes, x, parallel=parallel), exact, rtol=rtol, atol=rtol)
         assert len(calls) == rests, (parallel, least)
-    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 1.0)  # 10 items: below the cut-off, serial
+    monkeypatch.setattr(threads, "quiet_blas", lambda: stops.append(1) or 0)
     calls.clear()
+    with pytest.warns(RuntimeWarning, match="parallel=True runs serially for a plain Python f"):
+        g = fdkit.gradient(lambda v: np.sum(v**3), x, parallel=True)
+    np.testing.assert_allclose(g, exact, rtol=rtol, atol=rtol)
+    monkeypatch.setattr(runner, "PARALLEL_MIN_SECONDS", 1.0)  # 10 items: below the cut-off, serial
     fdkit.gradient(sum_cubes, x[:10], parallel=True)
     fdkit.gradient(sum_cubes, x[:10], parallel=True)
-    assert calls == []
+    assert calls == [] and stops == []
 
 
 def test_machine_info_names_the_blas_and_the_settings(monkeypatch):

@@ -42,7 +42,7 @@ import warnings
 
 import numba
 
-__all__ = ["quiet_blas", "rest_openmp", "QUIET_BLAS", "QUIET_BLAS_MIN_SECONDS", "REST_OPENMP",
+__all__ = ["quiet_blas", "rest_openmp", "libraries", "QUIET_BLAS", "QUIET_BLAS_MIN_SECONDS", "REST_OPENMP",
            "REST_OPENMP_MIN_SECONDS"]
 
 #: "auto": stop OpenBLAS's threads before a long parallel kernel when the caller is the only Python
@@ -76,22 +76,26 @@ def _alone() -> bool:
     return all(t is me or (type(t).__module__, type(t).__qualname__) in _HARMLESS for t in threading.enumerate())
 
 
+def libraries() -> list | None:
+    """threadpoolctl's controllers of the thread-pool libraries loaded now (BLAS, OpenMP), or None
+    without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    with warnings.catch_warnings():  # threadpoolctl's own (two OpenMP runtimes loaded) are not ours
+        warnings.simplefilter("ignore")
+        return ThreadpoolController().lib_controllers
+
+
 def _found() -> dict:
     """``blas_thread_shutdown_`` of every loaded pthreads OpenBLAS ("blas") and
     ``omp_pause_resource_all`` of every loaded OpenMP runtime ("openmp"), looked up again
     whenever the set of imported modules has changed (a new extension may bring its own library:
     scipy's OpenBLAS)."""
     if len(sys.modules) != _FOUND["modules"]:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            found = []
-        else:
-            with warnings.catch_warnings():  # threadpoolctl's own (two OpenMP runtimes loaded) are not ours
-                warnings.simplefilter("ignore")
-                found = ThreadpoolController().lib_controllers
         blas, omp = [], []
-        for c in found:
+        for c in libraries() or []:
             if c.internal_api == "openblas" and c.threading_layer == "pthreads":
                 fn = getattr(c.dynlib, "blas_thread_shutdown_", None)
                 if fn is not None:

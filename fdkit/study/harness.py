@@ -42,7 +42,6 @@ import os
 import platform
 import statistics
 import time
-import warnings
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
@@ -145,15 +144,11 @@ def machine_info() -> dict:
 
 def _blas_info() -> str:
     """The BLAS libraries loaded (threadpoolctl's view): library, version, threading, threads."""
-    try:
-        import threadpoolctl
-    except ImportError:
+    libs = TH.libraries()
+    if libs is None:
         return "unknown (threadpoolctl not installed: the threads extra)"
-    with warnings.catch_warnings():  # threadpoolctl's own (two OpenMP runtimes loaded) are not ours
-        warnings.simplefilter("ignore")
-        libs = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
-    return "; ".join(f"{i['internal_api']} {i.get('version')} ({i.get('threading_layer')}, {i['num_threads']} threads)"
-                     for i in libs) or "none loaded"
+    return "; ".join(f"{c.internal_api} {c.version} ({getattr(c, 'threading_layer', None)}, {c.num_threads} threads)"
+                     for c in libs if c.user_api == "blas") or "none loaded"
 
 
 def _timed(call: Callable[[], object]) -> tuple[object, float]:
