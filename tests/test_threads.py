@@ -23,7 +23,7 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 
 def _openblas_threads() -> int:
     """Worker threads the loaded pthreads OpenBLAS libraries may keep (their thread counts - 1)."""
-    return sum(c.num_threads - 1 for c in threadpoolctl.ThreadpoolController().lib_controllers
+    return sum(c.num_threads - 1 for c in threads.libraries()
                if c.internal_api == "openblas" and c.threading_layer == "pthreads")
 
 
